@@ -1,0 +1,634 @@
+//! Typed errors, one enum per area (STYLE.md §11).
+//!
+//! Every refusal names what failed and the values involved. [`Error::hint`] gives the one-line
+//! suggestion the CLI prints after it, and [`Error::is_refusal`] separates a failed check (exit
+//! code 1) from a usage or I/O problem (exit code 2).
+
+use std::path::PathBuf;
+
+/// Bytes that do not follow FORMAT.md: refused before any cryptography runs.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// The file does not start with the modelseal magic.
+    #[error("not a modelseal archive: bad magic {found}")]
+    BadMagic {
+        /// The first bytes found, in hex.
+        found: String,
+    },
+    /// The archive uses a format version this build does not implement.
+    #[error("unsupported format version {found} (this build supports version {supported})")]
+    UnsupportedVersion {
+        /// The version in the archive.
+        found: u16,
+        /// The version this build reads.
+        supported: u16,
+    },
+    /// The header length is zero or above the limit.
+    #[error("header of {found} bytes is outside 1..={max}")]
+    HeaderTooLarge {
+        /// Claimed header length.
+        found: u64,
+        /// The configured limit.
+        max: u64,
+    },
+    /// The input ended inside a structure.
+    #[error("archive truncated inside the {what}")]
+    Truncated {
+        /// Which structure was being read.
+        what: &'static str,
+    },
+    /// A structure could not be decoded.
+    #[error("cannot decode the {what}: {detail}")]
+    Decode {
+        /// Which structure.
+        what: &'static str,
+        /// The decoder's message.
+        detail: String,
+    },
+    /// A structure decoded but is not in its one canonical encoding.
+    #[error("the {what} is not canonically encoded")]
+    NonCanonical {
+        /// Which structure.
+        what: &'static str,
+    },
+    /// Bytes were left over after a structure.
+    #[error("{extra} unexpected bytes after the {what}")]
+    TrailingBytes {
+        /// Which structure.
+        what: &'static str,
+        /// How many bytes were left.
+        extra: u64,
+    },
+    /// The header lists no recipient, or more than the limit.
+    #[error("header lists {found} recipients, allowed 1..={max}")]
+    RecipientCount {
+        /// Stanzas found.
+        found: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The signature block holds no entry, or more than the limit.
+    #[error("archive carries {found} signatures, allowed 1..={max}")]
+    SignatureCount {
+        /// Entries found.
+        found: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The size fields of the header disagree with each other.
+    #[error("inconsistent sizes in header: {detail}")]
+    InconsistentSizes {
+        /// What disagreed.
+        detail: String,
+    },
+    /// More chunks than the limit.
+    #[error("payload of {found} chunks exceeds the limit of {max}")]
+    TooManyChunks {
+        /// Chunk count claimed.
+        found: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// A model name that is not a valid `ModelName`.
+    #[error("invalid model name {name:?}: {reason}")]
+    InvalidModelName {
+        /// The name.
+        name: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A model version that is not semver.
+    #[error("invalid model version {version:?}: {detail}")]
+    InvalidModelVersion {
+        /// The version string.
+        version: String,
+        /// The parser's message.
+        detail: String,
+    },
+    /// A path that is not a safe relative path.
+    #[error("unsafe path {path:?}: {reason}")]
+    UnsafePath {
+        /// The path, lossily decoded.
+        path: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// The manifest uses a schema this build does not know.
+    #[error("unsupported manifest schema {found} (this build reads 1..={supported})")]
+    UnsupportedManifestSchema {
+        /// Schema in the archive.
+        found: u32,
+        /// Newest schema this build reads.
+        supported: u32,
+    },
+    /// A manifest field breaks its rules.
+    #[error("invalid manifest: {detail}")]
+    InvalidManifest {
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// Key files and key material.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The key line has another type than the one expected here.
+    #[error("{path}: expected a {expected} key, found {found:?}")]
+    WrongType {
+        /// The key file.
+        path: PathBuf,
+        /// Type wanted.
+        expected: &'static str,
+        /// Type found.
+        found: String,
+    },
+    /// The checksum of the key line does not match: the key was mistyped or altered.
+    #[error("{path}: key checksum mismatch")]
+    BadChecksum {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// The key line is not valid base64url, or has the wrong length.
+    #[error("{path}: malformed key: {detail}")]
+    Malformed {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A small-order or non-canonical public key.
+    #[error("{path}: weak or invalid {kind} public key refused")]
+    WeakKey {
+        /// The key file.
+        path: PathBuf,
+        /// `ed25519` or `x25519`.
+        kind: &'static str,
+    },
+    /// A secret key file readable by group or others.
+    #[error("{path}: secret key file has mode {mode:o}, readable by others")]
+    InsecurePermissions {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// A key file above the size limit.
+    #[error("{path}: key file larger than {max} bytes")]
+    TooLarge {
+        /// The key file.
+        path: PathBuf,
+        /// The limit.
+        max: u64,
+    },
+    /// Not exactly one key line.
+    #[error("{path}: expected exactly one key line, found {found}")]
+    KeyLineCount {
+        /// The key file.
+        path: PathBuf,
+        /// Key lines found.
+        found: usize,
+    },
+    /// Key generation would overwrite a file.
+    #[error("{path}: already exists, refusing to overwrite a key")]
+    Exists {
+        /// The existing file.
+        path: PathBuf,
+    },
+    /// A trust store path holds no public key.
+    #[error("{path}: no *.pub key found in trust store")]
+    EmptyTrustStore {
+        /// The directory.
+        path: PathBuf,
+    },
+}
+
+/// Signature, trust and payload-integrity checks.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The signer is not in the local trust store.
+    #[error("signer {key_id} is not in the trust store")]
+    UntrustedSigner {
+        /// The signer's key id, hex.
+        key_id: String,
+    },
+    /// No signature entry by the header's signer.
+    #[error("no signature by the header's signer {key_id}")]
+    MissingSignature {
+        /// The signer's key id, hex.
+        key_id: String,
+    },
+    /// Two signature entries by the same key.
+    #[error("two signatures by key {key_id}")]
+    DuplicateSignature {
+        /// The key id, hex.
+        key_id: String,
+    },
+    /// A signature by a trusted key does not verify.
+    #[error("signature by {key_id} does not verify")]
+    BadSignature {
+        /// The key id, hex.
+        key_id: String,
+    },
+    /// The archive's expiry time has passed.
+    #[error("archive expired at {expired} (now {now})")]
+    Expired {
+        /// Expiry, RFC 3339.
+        expired: String,
+        /// Current time, RFC 3339.
+        now: String,
+    },
+    /// The payload bytes are not the ones the signer signed.
+    #[error("payload digest mismatch: expected {expected}, found {found}")]
+    PayloadDigestMismatch {
+        /// Signed digest, hex.
+        expected: String,
+        /// Digest of the bytes read, hex.
+        found: String,
+    },
+    /// The payload ends before its signed length.
+    #[error("archive truncated: payload of {expected} bytes, found {found}")]
+    Truncated {
+        /// Signed payload length.
+        expected: u64,
+        /// Bytes present.
+        found: u64,
+    },
+    /// Bytes follow the signed payload.
+    #[error("unexpected data after the signed payload")]
+    TrailingData,
+    /// The salt or commitment at the start of the payload differ from the signed header's.
+    #[error("payload salt or commitment differs from the signed header")]
+    HeaderPayloadMismatch,
+}
+
+/// Unwrapping the payload key and decrypting the payload.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecryptError {
+    /// None of the recipient stanzas opens with the key given.
+    #[error("no recipient stanza of {stanzas} opens with this {key_kind}")]
+    NoMatchingRecipient {
+        /// Stanzas of the matching kind tried.
+        stanzas: usize,
+        /// `identity` or `shared key`.
+        key_kind: &'static str,
+    },
+    /// The unwrapped key does not match the signed key commitment.
+    #[error("key commitment mismatch: the unwrapped key is not the archive's key")]
+    KeyCommitmentMismatch,
+    /// An input key of the wrong length.
+    #[error("input key of {len} bytes, expected 32")]
+    InvalidKeySize {
+        /// Length given.
+        len: usize,
+    },
+    /// A chunk failed authentication.
+    #[error("chunk {index} failed authentication")]
+    ChunkAuthentication {
+        /// Chunk number.
+        index: u64,
+    },
+    /// The ciphertext is too short for its header, a tag, or misses its final short chunk.
+    #[error("ciphertext truncated: {detail}")]
+    Truncated {
+        /// Where.
+        detail: &'static str,
+    },
+    /// More chunks than allowed.
+    #[error("ciphertext exceeds {max} chunks")]
+    TooManyChunks {
+        /// The limit.
+        max: u64,
+    },
+    /// An X25519 exchange produced the all-zero secret (a low-order point).
+    #[error("non-contributory X25519 exchange (low-order public key)")]
+    NonContributory,
+}
+
+/// What the decrypted payload holds: decompression, tar entries, manifest.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ContentError {
+    /// The zstd stream is invalid, uses too large a window, or has extra frames or bytes.
+    #[error("decompression refused: {detail}")]
+    Decompression {
+        /// The decoder's message or the rule broken.
+        detail: String,
+    },
+    /// The decompressed stream is longer or shorter than the signed size.
+    #[error("decompressed size {found} differs from the signed {expected}")]
+    UnpackedSize {
+        /// Signed size.
+        expected: u64,
+        /// Size produced (at least).
+        found: u64,
+    },
+    /// The decompressed stream is larger than the configured limit.
+    #[error("signed unpacked size {found} exceeds the limit of {max}")]
+    UnpackedTooLarge {
+        /// Signed size.
+        found: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// A tar header block is malformed or its checksum is wrong.
+    #[error("bad tar header at offset {offset}: {detail}")]
+    BadTarHeader {
+        /// Offset in the tar stream.
+        offset: u64,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A tar entry of a type other than a regular file.
+    #[error("entry {path:?} has unsupported type {kind}")]
+    UnsupportedEntryType {
+        /// The entry's name.
+        path: String,
+        /// The tar type byte, described.
+        kind: String,
+    },
+    /// A PAX header above the limit, with a key we do not accept, or misplaced.
+    #[error("PAX header refused: {detail}")]
+    Pax {
+        /// What is wrong.
+        detail: String,
+    },
+    /// A path appears twice.
+    #[error("duplicate entry {path:?}")]
+    DuplicateEntry {
+        /// The path.
+        path: String,
+    },
+    /// An entry the manifest does not list.
+    #[error("entry {path:?} is not in the manifest")]
+    NotInManifest {
+        /// The path.
+        path: String,
+    },
+    /// A manifest file with no entry in the archive.
+    #[error("manifest lists {path:?} but the archive has no such entry")]
+    MissingEntry {
+        /// The path.
+        path: String,
+    },
+    /// The first entry is not the manifest.
+    #[error("first entry is {found:?}, expected the manifest")]
+    ManifestNotFirst {
+        /// What came first.
+        found: String,
+    },
+    /// The manifest's bytes are not those signed in the header.
+    #[error("manifest {field} differs from the signed header")]
+    ManifestMismatch {
+        /// Which field.
+        field: &'static str,
+    },
+    /// A file's size differs from the manifest.
+    #[error("{path}: size {found} differs from the manifest's {expected}")]
+    SizeMismatch {
+        /// The path.
+        path: String,
+        /// Manifest size.
+        expected: u64,
+        /// Entry size.
+        found: u64,
+    },
+    /// A file's SHA-256 differs from the manifest.
+    #[error("{path}: SHA-256 {found} differs from the manifest's {expected}")]
+    HashMismatch {
+        /// The path.
+        path: String,
+        /// Manifest hash, hex.
+        expected: String,
+        /// Computed hash, hex.
+        found: String,
+    },
+    /// More entries than the limit.
+    #[error("more than {max} files")]
+    TooManyFiles {
+        /// The limit.
+        max: usize,
+    },
+    /// The tar stream lacks its end-of-archive marker or has data after it.
+    #[error("tar stream: {detail}")]
+    TarStructure {
+        /// What is wrong.
+        detail: &'static str,
+    },
+}
+
+/// Problems with what the caller asked for, before any archive is involved.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// A limit set above its hard maximum.
+    #[error("limit {name} = {value} exceeds its hard maximum {max}")]
+    LimitAboveHardMax {
+        /// Which limit.
+        name: &'static str,
+        /// Value given.
+        value: u64,
+        /// Hard maximum.
+        max: u64,
+    },
+    /// The output path already exists.
+    #[error("{path}: already exists")]
+    OutputExists {
+        /// The output.
+        path: PathBuf,
+    },
+    /// The output path is also an input.
+    #[error("{path}: output is also an input")]
+    OutputIsInput {
+        /// The path.
+        path: PathBuf,
+    },
+    /// No recipient given to seal for.
+    #[error("no recipient: give at least one -r public key or --shared-key")]
+    NoRecipients,
+    /// Too many recipients.
+    #[error("{found} recipients, at most {max}")]
+    TooManyRecipients {
+        /// Given.
+        found: usize,
+        /// Limit.
+        max: usize,
+    },
+    /// No input file.
+    #[error("no input files")]
+    NoInputs,
+    /// An input that is not a regular file or directory (symlink inside a directory, device…).
+    #[error("{path}: unsupported input ({kind})")]
+    UnsupportedInput {
+        /// The input.
+        path: PathBuf,
+        /// What it is.
+        kind: &'static str,
+    },
+    /// Two inputs map to the same archive path.
+    #[error("two inputs map to the archive path {path:?}")]
+    DuplicateInput {
+        /// The archive path.
+        path: String,
+    },
+    /// An input changed while it was being sealed.
+    #[error("{path}: changed while being sealed")]
+    InputChanged {
+        /// The input.
+        path: PathBuf,
+    },
+    /// A bad expiry or time argument.
+    #[error("invalid time {value:?}: {detail}")]
+    InvalidTime {
+        /// What was given.
+        value: String,
+        /// Why it is refused.
+        detail: String,
+    },
+    /// A metadata argument is malformed.
+    #[error("invalid metadata {value:?}: {detail}")]
+    InvalidMetadata {
+        /// What was given.
+        value: String,
+        /// Why.
+        detail: String,
+    },
+}
+
+/// Any modelseal error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Malformed archive bytes.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// Key file problem.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// Signature or integrity refusal.
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// Key unwrap or decryption refusal.
+    #[error(transparent)]
+    Decrypt(#[from] DecryptError),
+    /// Refusal of the decrypted contents.
+    #[error(transparent)]
+    Content(#[from] ContentError),
+    /// Bad request.
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    /// An I/O error, with what was being done.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        // Errors raised inside our own readers travel through `std::io` as a boxed `Error`;
+        // unwrap them so the caller sees the typed refusal, not an I/O error.
+        match source.get_ref().and_then(|e| e.downcast_ref::<Boxed>()) {
+            Some(_) => {
+                let inner = source.into_inner().expect("checked above");
+                match inner.downcast::<Boxed>() {
+                    Ok(b) => b.0,
+                    Err(other) => Error::Io {
+                        context: context.into(),
+                        source: std::io::Error::other(other),
+                    },
+                }
+            }
+            None => Error::Io {
+                context: context.into(),
+                source,
+            },
+        }
+    }
+
+    /// Wraps this error to travel through an `std::io::Read`/`Write` implementation.
+    pub(crate) fn into_io(self) -> std::io::Error {
+        match self {
+            Error::Io { source, .. } => source,
+            other => std::io::Error::other(Boxed(other)),
+        }
+    }
+
+    /// True when a check failed (CLI exit code 1); false for usage and I/O errors (exit code 2).
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            Error::Io { .. } => false,
+            Error::Usage(u) => matches!(
+                u,
+                UsageError::OutputExists { .. }
+                    | UsageError::OutputIsInput { .. }
+                    | UsageError::InputChanged { .. }
+            ),
+            Error::Key(k) => !matches!(
+                k,
+                KeyError::Exists { .. } | KeyError::EmptyTrustStore { .. }
+            ),
+            _ => true,
+        }
+    }
+
+    /// A one-line suggestion for the person who saw this error.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Error::Format(FormatError::UnsupportedVersion { .. }) => "upgrade modelseal, or ask the sender for an archive in a version this build reads",
+            Error::Format(FormatError::BadMagic { .. }) => "is this file a .mseal archive? it may be another format or damaged in transfer",
+            Error::Format(_) => "the archive is damaged or was altered; get a fresh copy from the signer",
+            Error::Key(KeyError::InsecurePermissions { .. }) => "run `chmod 600` on the secret key file",
+            Error::Key(KeyError::WrongType { .. }) => "use a .pub file for -t/-r and a .key file for -k/-i; --shared-key takes a `keygen --shared` key",
+            Error::Key(KeyError::Exists { .. }) => "choose another -o prefix; modelseal never overwrites a key",
+            Error::Key(KeyError::EmptyTrustStore { .. }) => "put the signers' .pub files in the trust directory",
+            Error::Key(_) => "the key file is damaged or mistyped; copy it again from its owner",
+            Error::Verify(VerifyError::UntrustedSigner { .. }) => "is the signer's key in your trust store? add its .pub with -t only if you trust that person",
+            Error::Verify(VerifyError::Expired { .. }) => "ask the signer for a fresh archive; an expired one may have been withheld on purpose",
+            Error::Verify(VerifyError::Truncated { .. }) => "the download or copy was incomplete; fetch the archive again",
+            Error::Verify(_) => "the archive was altered after signing; do not use it, get a fresh copy from the signer",
+            Error::Decrypt(DecryptError::NoMatchingRecipient { .. }) => "the archive was not sealed for this key; ask the sender to add your .pub as a recipient",
+            Error::Decrypt(_) => "the archive was altered or sealed with a faulty tool; do not use it",
+            Error::Content(_) => "the signer's archive holds unsafe or inconsistent contents; do not use it and tell the signer",
+            Error::Usage(UsageError::OutputExists { .. }) => "choose another output path, or pass --force to replace it",
+            Error::Usage(UsageError::OutputIsInput { .. }) => "write the archive somewhere other than its inputs",
+            Error::Usage(UsageError::NoRecipients) => "add -r RECIPIENT.pub or --shared-key FILE",
+            Error::Usage(UsageError::InputChanged { .. }) => "stop whatever is writing the input and seal again",
+            Error::Usage(_) => "see `modelseal help`",
+            Error::Io { .. } => "check the path and its permissions",
+        }
+    }
+}
+
+/// An [`Error`] carried inside an `std::io::Error`.
+#[derive(Debug)]
+pub(crate) struct Boxed(pub(crate) Error);
+
+impl std::fmt::Display for Boxed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Boxed {}
+
+/// Adds a context to I/O results.
+pub(crate) trait IoContext<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| Error::io(what(), e))
+    }
+}

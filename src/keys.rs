@@ -1,0 +1,431 @@
+//! Key files, key ids and secret key handling (FORMAT.md §4.1, §10).
+//!
+//! Secrets live in zeroize-on-drop types, print as `[redacted]`, are written with `O_EXCL` and mode
+//! 0600, and are refused when a secret file is readable by group or others.
+
+use std::fmt;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use zeroize::Zeroizing;
+
+use crate::crypto::{self, sign, wrap};
+use crate::error::{Error, IoContext, KeyError, Result};
+use crate::limits::MAX_KEY_FILE_BYTES;
+
+/// Type tag of a public key line.
+pub const PUBLIC_KEY_TYPE: &str = "modelseal-pub-v1";
+/// Type tag of a secret key line.
+pub const SECRET_KEY_TYPE: &str = "MODELSEAL-SECRET-V1";
+/// Type tag of a shared (symmetric) key line.
+pub const SHARED_KEY_TYPE: &str = "MODELSEAL-SHARED-V1";
+const CHECKSUM_LEN: usize = 4;
+const KEY_ID_CONTEXT: &[u8] = b"modelseal/v1/key-id\0";
+
+/// The 16-byte id of a signing key (FORMAT.md §4.1).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyId(pub [u8; 16]);
+
+impl KeyId {
+    /// The id of an Ed25519 public key.
+    pub fn of(ed25519_public: &[u8; 32]) -> KeyId {
+        let mut data = Vec::with_capacity(KEY_ID_CONTEXT.len() + 32);
+        data.extend_from_slice(KEY_ID_CONTEXT);
+        data.extend_from_slice(ed25519_public);
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&crypto::sha256(&data)[..16]);
+        KeyId(id)
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({self})")
+    }
+}
+
+/// A public key: the Ed25519 half verifies signatures (a trust anchor), the X25519 half receives
+/// archives (a recipient).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    ed25519: VerifyingKey,
+    x25519: x25519_dalek::PublicKey,
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({})", self.key_id())
+    }
+}
+
+impl PublicKey {
+    /// The signing key's id.
+    pub fn key_id(&self) -> KeyId {
+        KeyId::of(self.ed25519.as_bytes())
+    }
+
+    pub(crate) fn verifying_key(&self) -> &VerifyingKey {
+        &self.ed25519
+    }
+
+    pub(crate) fn x25519(&self) -> &x25519_dalek::PublicKey {
+        &self.x25519
+    }
+
+    /// The one-line text form.
+    pub fn to_line(&self) -> String {
+        let mut payload = [0u8; 64];
+        payload[..32].copy_from_slice(self.ed25519.as_bytes());
+        payload[32..].copy_from_slice(self.x25519.as_bytes());
+        encode_line(PUBLIC_KEY_TYPE, &payload)
+    }
+
+    /// Parses the one-line text form; `origin` names the source in errors.
+    pub fn from_line(line: &str, origin: &Path) -> Result<PublicKey, KeyError> {
+        let payload = decode_line(line, PUBLIC_KEY_TYPE, 64, origin)?;
+        let ed: [u8; 32] = payload[..32].try_into().expect("64-byte payload");
+        let x: [u8; 32] = payload[32..].try_into().expect("64-byte payload");
+        let ed25519 = sign::parse_verifying_key(&ed).ok_or_else(|| KeyError::WeakKey {
+            path: origin.into(),
+            kind: "ed25519",
+        })?;
+        if wrap::is_weak_x25519(&x) {
+            return Err(KeyError::WeakKey {
+                path: origin.into(),
+                kind: "x25519",
+            });
+        }
+        Ok(PublicKey {
+            ed25519,
+            x25519: x.into(),
+        })
+    }
+
+    /// Reads a `.pub` file.
+    pub fn read(path: &Path) -> Result<PublicKey> {
+        let text = read_bounded(path)?;
+        let line = single_key_line(&text, path)?;
+        Ok(PublicKey::from_line(line, path)?)
+    }
+}
+
+/// A secret key: Ed25519 signing seed and X25519 identity, both zeroized on drop.
+pub struct SecretKey {
+    ed25519: SigningKey,
+    x25519: x25519_dalek::StaticSecret,
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretKey([redacted])")
+    }
+}
+
+impl SecretKey {
+    /// A fresh random key.
+    pub fn generate() -> SecretKey {
+        SecretKey {
+            ed25519: SigningKey::from_bytes(&crypto::random32()),
+            x25519: x25519_dalek::StaticSecret::from(*crypto::random32()),
+        }
+    }
+
+    /// The public half.
+    pub fn public(&self) -> PublicKey {
+        PublicKey {
+            ed25519: self.ed25519.verifying_key(),
+            x25519: x25519_dalek::PublicKey::from(&self.x25519),
+        }
+    }
+
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.ed25519
+    }
+
+    pub(crate) fn x25519(&self) -> &x25519_dalek::StaticSecret {
+        &self.x25519
+    }
+
+    fn to_line(&self) -> Zeroizing<String> {
+        let mut payload = Zeroizing::new([0u8; 64]);
+        payload[..32].copy_from_slice(self.ed25519.as_bytes());
+        payload[32..].copy_from_slice(self.x25519.as_bytes());
+        Zeroizing::new(encode_line(SECRET_KEY_TYPE, payload.as_ref()))
+    }
+
+    fn from_line(line: &str, origin: &Path) -> Result<SecretKey, KeyError> {
+        let payload = decode_line(line, SECRET_KEY_TYPE, 64, origin)?;
+        let mut ed = Zeroizing::new([0u8; 32]);
+        ed.copy_from_slice(&payload[..32]);
+        let mut x = Zeroizing::new([0u8; 32]);
+        x.copy_from_slice(&payload[32..]);
+        Ok(SecretKey {
+            ed25519: SigningKey::from_bytes(&ed),
+            x25519: x25519_dalek::StaticSecret::from(*x),
+        })
+    }
+
+    /// Reads a secret key file, refusing one readable by group or others.
+    pub fn read(path: &Path) -> Result<SecretKey> {
+        let text = read_secret(path)?;
+        let line = single_key_line(&text, path)?;
+        Ok(SecretKey::from_line(line, path)?)
+    }
+
+    /// Writes `PREFIX.key` (mode 0600, never overwriting) and `PREFIX.pub`.
+    pub fn write_pair(&self, prefix: &Path) -> Result<(PathBuf, PathBuf)> {
+        let key_path = with_suffix(prefix, "key");
+        let pub_path = with_suffix(prefix, "pub");
+        for p in [&key_path, &pub_path] {
+            if p.symlink_metadata().is_ok() {
+                return Err(KeyError::Exists { path: p.clone() }.into());
+            }
+        }
+        let id = self.public().key_id();
+        let body = Zeroizing::new(format!(
+            "# modelseal secret key {id}; keep it private\n{}\n",
+            self.to_line().as_str()
+        ));
+        write_secret_file(&key_path, body.as_bytes())?;
+        let public = format!("# modelseal public key {id}\n{}\n", self.public().to_line());
+        if let Err(e) = write_new_file(&pub_path, public.as_bytes(), 0o644) {
+            let _ = std::fs::remove_file(&key_path);
+            return Err(e);
+        }
+        Ok((key_path, pub_path))
+    }
+}
+
+/// A 32-byte symmetric key shared by a sealer and its CI opener.
+pub struct SharedKey(Zeroizing<[u8; 32]>);
+
+impl fmt::Debug for SharedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SharedKey([redacted])")
+    }
+}
+
+impl SharedKey {
+    /// A fresh random key.
+    pub fn generate() -> SharedKey {
+        SharedKey(crypto::random32())
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Reads a shared key file, refusing one readable by group or others.
+    pub fn read(path: &Path) -> Result<SharedKey> {
+        let text = read_secret(path)?;
+        let line = single_key_line(&text, path)?;
+        let payload = decode_line(line, SHARED_KEY_TYPE, 32, path)?;
+        let mut k = Zeroizing::new([0u8; 32]);
+        k.copy_from_slice(&payload);
+        Ok(SharedKey(k))
+    }
+
+    /// Writes `PREFIX.key` with mode 0600, never overwriting.
+    pub fn write(&self, prefix: &Path) -> Result<PathBuf> {
+        let path = with_suffix(prefix, "key");
+        if path.symlink_metadata().is_ok() {
+            return Err(KeyError::Exists { path }.into());
+        }
+        let body = Zeroizing::new(format!(
+            "# modelseal shared key for CI recipients; keep it private\n{}\n",
+            encode_line(SHARED_KEY_TYPE, self.0.as_ref()).as_str()
+        ));
+        write_secret_file(&path, body.as_bytes())?;
+        Ok(path)
+    }
+}
+
+fn with_suffix(prefix: &Path, ext: &str) -> PathBuf {
+    let mut s = prefix.as_os_str().to_owned();
+    s.push(".");
+    s.push(ext);
+    PathBuf::from(s)
+}
+
+fn checksum(kind: &str, payload: &[u8]) -> [u8; CHECKSUM_LEN] {
+    let mut data = Zeroizing::new(Vec::with_capacity(kind.len() + 1 + payload.len()));
+    data.extend_from_slice(kind.as_bytes());
+    data.push(b':');
+    data.extend_from_slice(payload);
+    let mut out = [0u8; CHECKSUM_LEN];
+    out.copy_from_slice(&crypto::sha256(&data)[..CHECKSUM_LEN]);
+    out
+}
+
+/// `TYPE:BASE64URL(payload || check)` (FORMAT.md §10).
+fn encode_line(kind: &str, payload: &[u8]) -> String {
+    let mut body = Zeroizing::new(payload.to_vec());
+    body.extend_from_slice(&checksum(kind, payload));
+    format!("{kind}:{}", URL_SAFE_NO_PAD.encode(body.as_slice()))
+}
+
+fn decode_line(
+    line: &str,
+    expected: &'static str,
+    len: usize,
+    origin: &Path,
+) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    let (kind, b64) = line.split_once(':').ok_or_else(|| KeyError::Malformed {
+        path: origin.into(),
+        detail: "no TYPE: prefix".into(),
+    })?;
+    if kind != expected {
+        return Err(KeyError::WrongType {
+            path: origin.into(),
+            expected,
+            found: kind.chars().take(40).collect(),
+        });
+    }
+    let raw =
+        Zeroizing::new(
+            URL_SAFE_NO_PAD
+                .decode(b64.trim())
+                .map_err(|e| KeyError::Malformed {
+                    path: origin.into(),
+                    detail: format!("base64url: {e}"),
+                })?,
+        );
+    if raw.len() != len + CHECKSUM_LEN {
+        return Err(KeyError::Malformed {
+            path: origin.into(),
+            detail: format!("{} bytes, expected {}", raw.len(), len + CHECKSUM_LEN),
+        });
+    }
+    let (payload, check) = raw.split_at(len);
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        &checksum(kind, payload)[..],
+        check,
+    )) {
+        return Err(KeyError::BadChecksum {
+            path: origin.into(),
+        });
+    }
+    Ok(Zeroizing::new(payload.to_vec()))
+}
+
+fn single_key_line<'a>(text: &'a str, origin: &Path) -> Result<&'a str, KeyError> {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    match lines.as_slice() {
+        [one] => Ok(one),
+        _ => Err(KeyError::KeyLineCount {
+            path: origin.into(),
+            found: lines.len(),
+        }),
+    }
+}
+
+fn read_bounded(path: &Path) -> Result<Zeroizing<String>> {
+    let file = std::fs::File::open(path).context(|| format!("opening {}", path.display()))?;
+    let mut buf = Zeroizing::new(Vec::new());
+    file.take(MAX_KEY_FILE_BYTES + 1)
+        .read_to_end(&mut buf)
+        .context(|| format!("reading {}", path.display()))?;
+    if buf.len() as u64 > MAX_KEY_FILE_BYTES {
+        return Err(KeyError::TooLarge {
+            path: path.into(),
+            max: MAX_KEY_FILE_BYTES,
+        }
+        .into());
+    }
+    let text = String::from_utf8(std::mem::take(&mut *buf)).map_err(|_| KeyError::Malformed {
+        path: path.into(),
+        detail: "not UTF-8 text".into(),
+    })?;
+    Ok(Zeroizing::new(text))
+}
+
+fn read_secret(path: &Path) -> Result<Zeroizing<String>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .context(|| format!("opening {}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(KeyError::InsecurePermissions {
+                path: path.into(),
+                mode: mode & 0o777,
+            }
+            .into());
+        }
+    }
+    read_bounded(path)
+}
+
+fn write_secret_file(path: &Path, body: &[u8]) -> Result<()> {
+    write_new_file(path, body, 0o600)
+}
+
+fn write_new_file(path: &Path, body: &[u8], mode: u32) -> Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut f = opts.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::from(KeyError::Exists { path: path.into() })
+        } else {
+            Error::io(format!("creating {}", path.display()), e)
+        }
+    })?;
+    let res = f.write_all(body).and_then(|_| f.sync_all());
+    if let Err(e) = res {
+        let _ = std::fs::remove_file(path);
+        return Err(Error::io(format!("writing {}", path.display()), e));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_line_round_trips_and_checksum_catches_typos() {
+        let sk = SecretKey::generate();
+        let line = sk.public().to_line();
+        let origin = Path::new("t.pub");
+        assert_eq!(PublicKey::from_line(&line, origin).unwrap(), sk.public());
+        let mut bad = line.clone().into_bytes();
+        let last = bad.len() - 10;
+        bad[last] = if bad[last] == b'A' { b'B' } else { b'A' };
+        let err = PublicKey::from_line(std::str::from_utf8(&bad).unwrap(), origin).unwrap_err();
+        assert!(matches!(err, KeyError::BadChecksum { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        assert_eq!(
+            format!("{:?}", SecretKey::generate()),
+            "SecretKey([redacted])"
+        );
+        assert_eq!(
+            format!("{:?}", SharedKey::generate()),
+            "SharedKey([redacted])"
+        );
+    }
+}

@@ -1,0 +1,65 @@
+//! modelseal seals a trained model and its manifest into one archive that is encrypted to its
+//! recipients and signed by its author, and refuses to open anything whose signature, hash or
+//! version check fails.
+//!
+//! ```
+//! use modelseal::{keys::SecretKey, open, seal, trust::TrustStore, Limits};
+//!
+//! let dir = tempfile::tempdir()?;
+//! std::fs::write(dir.path().join("model.bin"), b"weights")?;
+//! let author = SecretKey::generate();
+//! let reader = SecretKey::generate();
+//! let reader_pub = reader.public();
+//!
+//! let inputs = seal::collect_inputs(&[dir.path().join("model.bin")], &Limits::default())?;
+//! let opts = seal::SealOptions {
+//!     signer: &author,
+//!     recipients: vec![seal::Recipient::PublicKey(&reader_pub)],
+//!     name: modelseal::manifest::ModelName::parse("iris-tree")?,
+//!     version: semver::Version::new(1, 0, 0),
+//!     description: String::new(),
+//!     metadata: Default::default(),
+//!     created: modelseal::now(),
+//!     expires: None,
+//!     compression: seal::CompressionChoice::Auto,
+//!     limits: Limits::default(),
+//! };
+//! let archive = dir.path().join("iris.mseal");
+//! seal::seal_file(&inputs, &opts, &archive, seal::OutputOptions::default())?;
+//!
+//! let mut trust = TrustStore::new();
+//! trust.add(author.public());
+//! let out = dir.path().join("opened");
+//! open::open_file(&archive, open::Decryption::Identity(&reader), &out, &open::ReadOptions::new(&trust), Default::default())?;
+//! assert_eq!(std::fs::read(out.join("model.bin"))?, b"weights");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod archive;
+pub mod crypto;
+pub mod error;
+pub mod format;
+pub mod keys;
+pub mod limits;
+pub mod manifest;
+pub mod open;
+pub mod seal;
+pub mod trust;
+pub mod verify;
+
+pub use error::{Error, Result};
+pub use limits::Limits;
+pub use verify::Verified;
+
+/// This build's version, recorded in every manifest.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The current time as Unix seconds.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

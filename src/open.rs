@@ -1,0 +1,483 @@
+//! The reading side, steps numbered as FORMAT.md §7 numbers them.
+//!
+//! Steps 1-6 live in [`crate::verify`] and end in a [`Verified<Header>`]; everything here takes
+//! that proof, so no payload byte is decrypted, decompressed or parsed before the signature has
+//! verified against a trusted key.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::archive::{self, EntrySink, Exact};
+use crate::crypto::{chunked, wrap};
+use crate::error::{ContentError, DecryptError, Error, IoContext, Result, UsageError, VerifyError};
+use crate::format::{Compression, Header, Stanza};
+use crate::keys::{SecretKey, SharedKey};
+use crate::limits::Limits;
+use crate::manifest::{Manifest, SafeRelPath};
+use crate::seal::PAYLOAD_CONTEXT;
+use crate::trust::TrustStore;
+use crate::verify::{read_header, Verified};
+
+/// The key that opens an archive.
+#[derive(Clone, Copy, Debug)]
+pub enum Decryption<'a> {
+    /// An identity (`.key` file): its X25519 half is tried on every X25519 stanza.
+    Identity(&'a SecretKey),
+    /// A shared key: tried on every shared-key stanza.
+    Shared(&'a SharedKey),
+}
+
+/// Options for reading archives.
+#[derive(Clone, Debug)]
+pub struct ReadOptions<'a> {
+    /// The keys a signer must be among.
+    pub trust: &'a TrustStore,
+    /// Bounds on everything read.
+    pub limits: Limits,
+    /// The current time, Unix seconds: injectable so expiry is testable without sleeping.
+    pub now: u64,
+}
+
+impl<'a> ReadOptions<'a> {
+    /// Default limits and the system clock.
+    pub fn new(trust: &'a TrustStore) -> Self {
+        ReadOptions {
+            trust,
+            limits: Limits::default(),
+            now: crate::now(),
+        }
+    }
+}
+
+/// What a successful `verify` or `open` established.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The verified header.
+    pub header: Verified<Header>,
+    /// The manifest, when the archive was decrypted.
+    pub manifest: Option<Manifest>,
+}
+
+/// A reader that BLAKE3-hashes and counts what it reads. Raw I/O errors from the file are boxed
+/// as [`Error::Io`] so that layers above can tell them from decoder errors.
+struct Hashing<R> {
+    inner: R,
+    hash: blake3::Hasher,
+    count: u64,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self
+            .inner
+            .read(buf)
+            .map_err(|e| Error::io("reading the archive", e).into_io_boxed())?;
+        self.hash.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+impl Error {
+    fn into_io_boxed(self) -> io::Error {
+        io::Error::other(crate::error::Boxed(self))
+    }
+}
+
+/// Steps 7-8: unwrap the payload input key, then check the key commitment against the signed
+/// header before any chunk is decrypted.
+fn unwrap_key(header: &Verified<Header>, key: Decryption<'_>) -> Result<Zeroizing<[u8; 32]>> {
+    let h = header.get();
+    let mut tried = 0;
+    let mut found = None;
+    for stanza in &h.recipients {
+        let k = match (stanza, key) {
+            (
+                Stanza::X25519 {
+                    ephemeral,
+                    wrapped_key,
+                },
+                Decryption::Identity(id),
+            ) => {
+                tried += 1;
+                wrap::x25519_unwrap(id.x25519(), ephemeral, wrapped_key)?
+            }
+            (Stanza::SharedKey { salt, wrapped_key }, Decryption::Shared(s)) => {
+                tried += 1;
+                wrap::shared_unwrap(s.bytes(), salt, wrapped_key)
+            }
+            _ => None,
+        };
+        if k.is_some() {
+            found = k;
+            break;
+        }
+    }
+    let key_kind = match key {
+        Decryption::Identity(_) => "identity",
+        Decryption::Shared(_) => "shared key",
+    };
+    let file_key = found.ok_or(DecryptError::NoMatchingRecipient {
+        stanzas: tried,
+        key_kind,
+    })?;
+    // FORMAT.md §4.4: the commitment, in constant time.
+    let commitment = chunked::commitment(&file_key, &h.salt, PAYLOAD_CONTEXT);
+    if !bool::from(commitment.ct_eq(&h.commitment)) {
+        return Err(DecryptError::KeyCommitmentMismatch.into());
+    }
+    Ok(file_key)
+}
+
+/// Wraps a decoder so that its own (non-boxed) errors become typed decompression refusals.
+struct DecoderErrors<R>(R);
+
+impl<R: Read> Read for DecoderErrors<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0
+            .read(buf)
+            .map_err(|e| archive::zstd_error(e).into_io_boxed())
+    }
+}
+
+/// Steps 9-12 over the payload bytes that follow the signature block. `sink` receives each
+/// checked file; nothing is final until this returns `Ok`.
+fn process_payload<R: Read>(
+    header: &Verified<Header>,
+    key: Option<Decryption<'_>>,
+    input: &mut R,
+    limits: &Limits,
+    sink: &mut dyn EntrySink,
+) -> Result<Option<Manifest>> {
+    let h = header.get();
+    // Unwrap before reading anything of the payload: a wrong identity fails fast.
+    let file_key = key.map(|k| unwrap_key(header, k)).transpose()?;
+    if h.tar_size > limits.max_unpacked_bytes {
+        return Err(ContentError::UnpackedTooLarge {
+            found: h.tar_size,
+            max: limits.max_unpacked_bytes,
+        }
+        .into());
+    }
+    let mut hashed = Hashing {
+        inner: input.take(h.ciphertext_size),
+        hash: blake3::Hasher::new(),
+        count: 0,
+    };
+    let result = (|| -> Result<Option<Manifest>> {
+        let mut prefix = [0u8; chunked::PREFIX_SIZE];
+        hashed.read_exact(&mut prefix).map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => Error::from(VerifyError::Truncated {
+                expected: h.ciphertext_size,
+                found: 0,
+            }),
+            _ => Error::io("reading the payload", e),
+        })?;
+        if prefix[..24] != h.salt || prefix[24..] != h.commitment {
+            return Err(VerifyError::HeaderPayloadMismatch.into());
+        }
+        let Some(file_key) = &file_key else {
+            return Ok(None);
+        };
+        // Step 9: decrypt chunk by chunk (the decryptor checks the commitment again).
+        let mut dec = chunked::Decryptor::new(
+            io::Cursor::new(prefix).chain(&mut hashed),
+            file_key,
+            PAYLOAD_CONTEXT,
+            limits.max_chunk_count,
+        )?;
+        // Step 10: decompress under limits; the stream may never exceed the signed tar size.
+        let manifest = match h.compression {
+            Compression::None => {
+                let mut tar = Exact::new(&mut dec, h.tar_size);
+                let m = archive::walk(&mut tar, h, limits, sink)?;
+                expect_end(&mut tar, h.tar_size)?;
+                m
+            }
+            Compression::Zstd => {
+                let mut z = zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(
+                    1 << 16,
+                    &mut dec,
+                ))
+                .map_err(archive::zstd_error)?
+                .single_frame();
+                z.window_log_max(limits.zstd_window_log_max)
+                    .map_err(archive::zstd_error)?;
+                let mut tar = Exact::new(DecoderErrors(z), h.tar_size);
+                // Step 11: the tar walk.
+                let m = archive::walk(&mut tar, h, limits, sink)?;
+                expect_end(&mut tar, h.tar_size)?;
+                // One frame, and nothing after it.
+                let mut rest = tar.into_inner().0.finish();
+                if !rest
+                    .fill_buf()
+                    .map_err(|e| Error::io("reading the payload", e))?
+                    .is_empty()
+                {
+                    return Err(ContentError::Decompression {
+                        detail: "data after the zstd frame".into(),
+                    }
+                    .into());
+                }
+                m
+            }
+        };
+        // The message ends here: the final short chunk must have been authenticated.
+        let mut probe = [0u8; 1];
+        let extra = dec
+            .read(&mut probe)
+            .map_err(|e| Error::io("reading the payload", e))?;
+        if extra != 0 || !dec.is_finished() {
+            return Err(ContentError::Decompression {
+                detail: "data after the compressed stream".into(),
+            }
+            .into());
+        }
+        Ok(Some(manifest))
+    })();
+    // Step 12: the digest over every payload byte. After a failure inside the payload, read the
+    // rest of the signed length first: an altered payload is reported as such (FORMAT.md §6).
+    io::copy(&mut hashed, &mut io::sink()).map_err(|e| Error::io("reading the archive", e))?;
+    if hashed.count < h.ciphertext_size {
+        return Err(VerifyError::Truncated {
+            expected: h.ciphertext_size,
+            found: hashed.count,
+        }
+        .into());
+    }
+    let found = hashed.hash.finalize();
+    if !bool::from(found.as_bytes().ct_eq(&h.payload_digest)) {
+        return Err(VerifyError::PayloadDigestMismatch {
+            expected: hex::encode(h.payload_digest),
+            found: found.to_hex().to_string(),
+        }
+        .into());
+    }
+    let manifest = result?;
+    // Nothing may follow the payload.
+    let mut probe = [0u8; 1];
+    if hashed
+        .inner
+        .into_inner()
+        .read(&mut probe)
+        .context(|| "reading the archive".into())?
+        != 0
+    {
+        return Err(VerifyError::TrailingData.into());
+    }
+    Ok(manifest)
+}
+
+fn expect_end<R: Read>(tar: &mut Exact<R>, expected: u64) -> Result<()> {
+    let mut probe = [0u8; 1];
+    let n = tar
+        .read(&mut probe)
+        .map_err(|e| Error::io("reading the payload", e))?;
+    if n != 0 || tar.count() != expected {
+        return Err(ContentError::UnpackedSize {
+            expected,
+            found: tar.count() + n as u64,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+struct Discard;
+impl EntrySink for Discard {
+    fn file(&mut self, _: &SafeRelPath, _: u64, data: &mut dyn Read) -> Result<()> {
+        io::copy(data, &mut io::sink()).map_err(|e| Error::io("reading the payload", e))?;
+        Ok(())
+    }
+}
+
+/// Verifies an archive without any decryption key: header, trust, signatures, expiry, the
+/// payload's structure and its digest (FORMAT.md §7: steps 1-6, 9 and 12).
+pub fn verify_reader<R: Read>(mut input: R, opts: &ReadOptions<'_>) -> Result<Report> {
+    let unverified = read_header(&mut input, &opts.limits)?;
+    let header = unverified.verify(opts.trust, opts.now)?;
+    process_payload(&header, None, &mut input, &opts.limits, &mut Discard)?;
+    Ok(Report {
+        header,
+        manifest: None,
+    })
+}
+
+/// [`verify_reader`] on a file.
+pub fn verify_file(path: &Path, opts: &ReadOptions<'_>) -> Result<Report> {
+    verify_reader(
+        BufReader::with_capacity(1 << 20, crate::verify::open_archive(path)?),
+        opts,
+    )
+}
+
+/// Writes each checked file under a private temporary directory.
+struct DirSink {
+    root: PathBuf,
+}
+
+impl EntrySink for DirSink {
+    fn file(&mut self, path: &SafeRelPath, _size: u64, data: &mut dyn Read) -> Result<()> {
+        let mut target = self.root.clone();
+        let comps: Vec<&str> = path.components().collect();
+        for dir in &comps[..comps.len() - 1] {
+            target.push(dir);
+            match std::fs::symlink_metadata(&target) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    return Err(ContentError::DuplicateEntry {
+                        path: path.to_string(),
+                    }
+                    .into())
+                }
+                Err(_) => std::fs::create_dir(&target)
+                    .context(|| format!("creating {}", target.display()))?,
+            }
+        }
+        target.push(comps[comps.len() - 1]);
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let f = opts
+            .open(&target)
+            .context(|| format!("creating {}", target.display()))?;
+        let mut w = io::BufWriter::with_capacity(1 << 16, f);
+        io::copy(data, &mut w)
+            .map_err(|e| Error::io(format!("writing {}", target.display()), e))?;
+        w.flush()
+            .context(|| format!("writing {}", target.display()))?;
+        Ok(())
+    }
+}
+
+/// Options for `open_file`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OpenOutput {
+    /// Replace an existing output directory.
+    pub force: bool,
+}
+
+/// Opens an archive into `out_dir`: every check of FORMAT.md §7 runs, the files are written to a
+/// private temporary directory beside `out_dir`, and only after the last check passed is it renamed
+/// into place. After any failure nothing new is left on disk.
+pub fn open_file(
+    path: &Path,
+    key: Decryption<'_>,
+    out_dir: &Path,
+    opts: &ReadOptions<'_>,
+    output: OpenOutput,
+) -> Result<Report> {
+    if out_dir.symlink_metadata().is_ok() && !output.force {
+        return Err(UsageError::OutputExists {
+            path: out_dir.into(),
+        }
+        .into());
+    }
+    let mut input = BufReader::with_capacity(1 << 20, crate::verify::open_archive(path)?);
+    let unverified = read_header(&mut input, &opts.limits)?;
+    let header = unverified.verify(opts.trust, opts.now)?;
+    let parent = match out_dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".modelseal-open-")
+        .tempdir_in(&parent)
+        .context(|| format!("creating a temporary directory in {}", parent.display()))?;
+    let mut sink = DirSink {
+        root: tmp.path().to_path_buf(),
+    };
+    let manifest = process_payload(&header, Some(key), &mut input, &opts.limits, &mut sink)?;
+    // Step 13: every check passed; move the result into place.
+    commit_dir(tmp, out_dir, output.force)?;
+    Ok(Report { header, manifest })
+}
+
+fn commit_dir(tmp: tempfile::TempDir, out_dir: &Path, force: bool) -> Result<()> {
+    if force && out_dir.symlink_metadata().is_ok() {
+        // Move the old output aside, put the new one in place, then delete the old one. Removing
+        // never follows symlinks, so a planted link cannot redirect the deletion.
+        let parent = tmp
+            .path()
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let backup = tempfile::Builder::new()
+            .prefix(".modelseal-old-")
+            .tempdir_in(&parent)
+            .context(|| "creating a backup name".into())?;
+        let backup_path = backup.path().join("old");
+        std::fs::rename(out_dir, &backup_path)
+            .context(|| format!("moving aside {}", out_dir.display()))?;
+        let tmp_path = tmp.keep();
+        if let Err(e) = std::fs::rename(&tmp_path, out_dir) {
+            let _ = std::fs::rename(&backup_path, out_dir);
+            let _ = std::fs::remove_dir_all(&tmp_path);
+            return Err(Error::io(format!("renaming into {}", out_dir.display()), e));
+        }
+        drop(backup);
+        return Ok(());
+    }
+    let tmp_path = tmp.keep();
+    // rename(2) replaces an empty directory; refuse if one appeared meanwhile.
+    if out_dir.symlink_metadata().is_ok() {
+        let _ = std::fs::remove_dir_all(&tmp_path);
+        return Err(UsageError::OutputExists {
+            path: out_dir.into(),
+        }
+        .into());
+    }
+    std::fs::rename(&tmp_path, out_dir).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&tmp_path);
+        Error::io(format!("renaming into {}", out_dir.display()), e)
+    })
+}
+
+/// Opens an archive into memory: the same checks as [`open_file`], for small models. Files are
+/// returned only after every check passed; their total size is bounded by the signed tar size and
+/// `max_bytes`.
+pub fn open_reader_to_memory<R: Read>(
+    mut input: R,
+    key: Decryption<'_>,
+    opts: &ReadOptions<'_>,
+    max_bytes: u64,
+) -> Result<(Report, Vec<(SafeRelPath, Vec<u8>)>)> {
+    let unverified = read_header(&mut input, &opts.limits)?;
+    let header = unverified.verify(opts.trust, opts.now)?;
+    let mut sink = MemorySink {
+        files: Vec::new(),
+        budget: max_bytes,
+    };
+    let manifest = process_payload(&header, Some(key), &mut input, &opts.limits, &mut sink)?;
+    Ok((Report { header, manifest }, sink.files))
+}
+
+struct MemorySink {
+    files: Vec<(SafeRelPath, Vec<u8>)>,
+    budget: u64,
+}
+
+impl EntrySink for MemorySink {
+    fn file(&mut self, path: &SafeRelPath, size: u64, data: &mut dyn Read) -> Result<()> {
+        if size > self.budget {
+            return Err(ContentError::UnpackedTooLarge {
+                found: size,
+                max: self.budget,
+            }
+            .into());
+        }
+        self.budget -= size;
+        let mut buf = Vec::with_capacity(size as usize);
+        data.read_to_end(&mut buf)
+            .map_err(|e| Error::io("reading the payload", e))?;
+        self.files.push((path.clone(), buf));
+        Ok(())
+    }
+}

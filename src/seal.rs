@@ -1,0 +1,675 @@
+//! The writing side, in the order of FORMAT.md: inputs hashed into the manifest, then one
+//! streaming pass tar → zstd → chunked encryption → BLAKE3 → file, then the header is written
+//! over its reserved place and signed.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+use crate::archive::TarWriter;
+use crate::crypto::{self, chunked, sign, wrap, Sha256};
+use crate::error::{Error, IoContext, Result, UsageError};
+use crate::format::{self, Compression, Header, SignatureEntry, Stanza, Suite};
+use crate::keys::{PublicKey, SecretKey, SharedKey};
+use crate::limits::Limits;
+use crate::manifest::{FileEntry, Manifest, ModelName, SafeRelPath, MANIFEST_ENTRY};
+
+/// The chunked-encryption context for the payload (FORMAT.md §6).
+pub(crate) const PAYLOAD_CONTEXT: &[u8] = b"modelseal/v1/payload";
+/// zstd level: level 3 is zstd's default balance; model pickles compress ~5x at it.
+const ZSTD_LEVEL: i32 = 3;
+/// 2 MiB window: bounded encoder and decoder memory (FORMAT.md §8 `zstd_window_log_max`).
+const ZSTD_WINDOW_LOG: u32 = 21;
+/// Bytes sampled to decide whether to compress (FORMAT.md §6.1).
+const SAMPLE_BYTES: usize = 1 << 20;
+/// Compress only when the sample shrinks below this fraction (in percent).
+const COMPRESS_THRESHOLD_PERCENT: usize = 90;
+
+/// Whom an archive is sealed for.
+#[derive(Debug)]
+pub enum Recipient<'a> {
+    /// An X25519 public key (the recipient half of a `.pub` file).
+    PublicKey(&'a PublicKey),
+    /// A shared symmetric key.
+    SharedKey(&'a SharedKey),
+}
+
+/// Whether to compress the payload.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CompressionChoice {
+    /// Compress when a sample of the inputs compresses by more than 10%.
+    #[default]
+    Auto,
+    /// Always compress.
+    Zstd,
+    /// Never compress.
+    None,
+}
+
+/// What to seal and for whom.
+#[derive(Debug)]
+pub struct SealOptions<'a> {
+    /// The author's key.
+    pub signer: &'a SecretKey,
+    /// At least one recipient.
+    pub recipients: Vec<Recipient<'a>>,
+    /// Model name.
+    pub name: ModelName,
+    /// Model version.
+    pub version: semver::Version,
+    /// Free text.
+    pub description: String,
+    /// Free-form metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// Creation time, Unix seconds (use `SOURCE_DATE_EPOCH` for reproducible archives).
+    pub created: u64,
+    /// Expiry time, Unix seconds.
+    pub expires: Option<u64>,
+    /// Compression choice.
+    pub compression: CompressionChoice,
+    /// Limits the archive must respect so that readers with default limits accept it.
+    pub limits: Limits,
+}
+
+/// One input file and where it goes in the archive.
+#[derive(Clone, Debug)]
+pub struct Input {
+    /// Path inside the archive.
+    pub archive_path: SafeRelPath,
+    /// Path on disk.
+    pub source: PathBuf,
+}
+
+/// What `seal` produced.
+#[derive(Clone, Debug)]
+pub struct SealSummary {
+    /// The signed header.
+    pub header: Header,
+    /// The manifest.
+    pub manifest: Manifest,
+}
+
+/// Expands files and directories into inputs: a file goes in under its own name, a directory's
+/// regular files under the directory's name, sorted. Symlinks and special files inside directories
+/// are refused, never followed.
+pub fn collect_inputs(paths: &[PathBuf], limits: &Limits) -> Result<Vec<Input>> {
+    if paths.is_empty() {
+        return Err(UsageError::NoInputs.into());
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).context(|| format!("reading {}", p.display()))?;
+        let base = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or(UsageError::UnsupportedInput {
+                path: p.clone(),
+                kind: "no UTF-8 file name",
+            })?
+            .to_owned();
+        if meta.is_file() {
+            out.push(Input {
+                archive_path: SafeRelPath::parse(&base, limits.max_path_bytes)?,
+                source: p.clone(),
+            });
+        } else if meta.is_dir() {
+            walk_dir(p, &base, limits, &mut out)?;
+        } else {
+            return Err(UsageError::UnsupportedInput {
+                path: p.clone(),
+                kind: "not a regular file or directory",
+            }
+            .into());
+        }
+        if out.len() > limits.max_files {
+            return Err(crate::error::ContentError::TooManyFiles {
+                max: limits.max_files,
+            }
+            .into());
+        }
+    }
+    out.sort_by(|a, b| {
+        a.archive_path
+            .as_str()
+            .as_bytes()
+            .cmp(b.archive_path.as_str().as_bytes())
+    });
+    for pair in out.windows(2) {
+        if pair[0].archive_path == pair[1].archive_path {
+            return Err(UsageError::DuplicateInput {
+                path: pair[0].archive_path.to_string(),
+            }
+            .into());
+        }
+    }
+    if out
+        .iter()
+        .any(|i| i.archive_path.as_str() == MANIFEST_ENTRY)
+    {
+        return Err(UsageError::DuplicateInput {
+            path: MANIFEST_ENTRY.into(),
+        }
+        .into());
+    }
+    Ok(out)
+}
+
+fn walk_dir(dir: &Path, prefix: &str, limits: &Limits, out: &mut Vec<Input>) -> Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .context(|| format!("listing {}", dir.display()))?
+        .collect::<io::Result<_>>()
+        .context(|| format!("listing {}", dir.display()))?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let path = e.path();
+        let name = e
+            .file_name()
+            .into_string()
+            .map_err(|_| UsageError::UnsupportedInput {
+                path: path.clone(),
+                kind: "no UTF-8 file name",
+            })?;
+        let rel = format!("{prefix}/{name}");
+        let ft = e
+            .file_type()
+            .context(|| format!("reading {}", path.display()))?;
+        if ft.is_symlink() {
+            return Err(UsageError::UnsupportedInput {
+                path,
+                kind: "symlink inside a directory",
+            }
+            .into());
+        } else if ft.is_dir() {
+            walk_dir(&path, &rel, limits, out)?;
+        } else if ft.is_file() {
+            out.push(Input {
+                archive_path: SafeRelPath::parse(&rel, limits.max_path_bytes)?,
+                source: path,
+            });
+        } else {
+            return Err(UsageError::UnsupportedInput {
+                path,
+                kind: "special file",
+            }
+            .into());
+        }
+        if out.len() > limits.max_files {
+            return Err(crate::error::ContentError::TooManyFiles {
+                max: limits.max_files,
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// SHA-256 and size of a file.
+fn hash_file(path: &Path) -> Result<(u64, [u8; 32])> {
+    let mut f = std::fs::File::open(path).context(|| format!("opening {}", path.display()))?;
+    let mut h = Sha256::default();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut size = 0u64;
+    loop {
+        let n = f
+            .read(&mut buf)
+            .context(|| format!("reading {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((size, h.finish()))
+}
+
+fn decide_compression(choice: CompressionChoice, inputs: &[Input]) -> Result<Compression> {
+    match choice {
+        CompressionChoice::Zstd => return Ok(Compression::Zstd),
+        CompressionChoice::None => return Ok(Compression::None),
+        CompressionChoice::Auto => {}
+    }
+    let per_file = (SAMPLE_BYTES / inputs.len().max(1)).max(4096);
+    let mut sample = Vec::new();
+    for i in inputs {
+        let f =
+            std::fs::File::open(&i.source).context(|| format!("opening {}", i.source.display()))?;
+        f.take(per_file as u64)
+            .read_to_end(&mut sample)
+            .context(|| format!("reading {}", i.source.display()))?;
+        if sample.len() >= SAMPLE_BYTES {
+            break;
+        }
+    }
+    if sample.len() < 4096 {
+        return Ok(Compression::Zstd);
+    }
+    let compressed =
+        zstd::bulk::compress(&sample, 1).map_err(|e| Error::io("sampling compression", e))?;
+    Ok(
+        if compressed.len() * 100 < sample.len() * COMPRESS_THRESHOLD_PERCENT {
+            Compression::Zstd
+        } else {
+            Compression::None
+        },
+    )
+}
+
+/// A writer that counts, and optionally BLAKE3-hashes, what passes through.
+struct Counting<W> {
+    inner: W,
+    count: u64,
+    hash: Option<blake3::Hasher>,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        if let Some(h) = &mut self.hash {
+            h.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Re-hashes an input while it is copied, so a file changed since the manifest was made is caught.
+struct Rehash<R> {
+    inner: R,
+    hash: Sha256,
+}
+
+impl<R: Read> Read for Rehash<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+fn write_tar<W: Write>(
+    w: W,
+    manifest_bytes: &[u8],
+    manifest: &Manifest,
+    inputs: &[Input],
+) -> Result<W> {
+    let mut tar = TarWriter::new(w);
+    tar.append(
+        MANIFEST_ENTRY,
+        manifest_bytes.len() as u64,
+        &mut &manifest_bytes[..],
+    )?;
+    for (input, entry) in inputs.iter().zip(&manifest.files) {
+        let f = std::fs::File::open(&input.source)
+            .context(|| format!("opening {}", input.source.display()))?;
+        let mut src = Rehash {
+            inner: f,
+            hash: Sha256::default(),
+        };
+        tar.append(entry.path.as_str(), entry.size, &mut src)
+            .map_err(|e| match e {
+                Error::Content(crate::error::ContentError::SizeMismatch { .. }) => {
+                    UsageError::InputChanged {
+                        path: input.source.clone(),
+                    }
+                    .into()
+                }
+                other => other,
+            })?;
+        // One byte more than the manifest said means the file grew.
+        let mut extra = [0u8; 1];
+        let grew = src
+            .inner
+            .read(&mut extra)
+            .context(|| format!("reading {}", input.source.display()))?
+            != 0;
+        if grew || src.hash.finish() != entry.sha256 {
+            return Err(UsageError::InputChanged {
+                path: input.source.clone(),
+            }
+            .into());
+        }
+    }
+    tar.finish()
+}
+
+/// Seals `inputs` into `out`, which must be empty and seekable. Nothing is written to `out` but the
+/// archive; the caller decides what to do with it on error.
+pub fn seal_to_writer<W: Write + Seek>(
+    inputs: &[Input],
+    opts: &SealOptions<'_>,
+    mut out: W,
+) -> Result<SealSummary> {
+    opts.limits.validate()?;
+    if opts.recipients.is_empty() {
+        return Err(UsageError::NoRecipients.into());
+    }
+    if opts.recipients.len() > opts.limits.max_recipients {
+        return Err(UsageError::TooManyRecipients {
+            found: opts.recipients.len(),
+            max: opts.limits.max_recipients,
+        }
+        .into());
+    }
+    if let Some(exp) = opts.expires {
+        if exp <= opts.created {
+            return Err(UsageError::InvalidTime {
+                value: crate::verify::rfc3339(exp),
+                detail: "expiry is not after the creation time".into(),
+            }
+            .into());
+        }
+    }
+
+    // The manifest: every file hashed before the payload is written (the manifest comes first).
+    let mut files = Vec::with_capacity(inputs.len());
+    for i in inputs {
+        let (size, sha256) = hash_file(&i.source)?;
+        files.push(FileEntry {
+            path: i.archive_path.clone(),
+            size,
+            sha256,
+        });
+    }
+    let manifest = Manifest {
+        name: opts.name.clone(),
+        version: opts.version.clone(),
+        description: opts.description.clone(),
+        created: opts.created,
+        modelseal_version: crate::VERSION.into(),
+        files,
+        metadata: opts.metadata.clone(),
+    };
+    let manifest_bytes = manifest.to_bytes(&opts.limits)?;
+    if manifest_bytes.len() as u64 > opts.limits.max_manifest_bytes {
+        return Err(crate::error::FormatError::InvalidManifest {
+            detail: format!(
+                "{} bytes, limit {}",
+                manifest_bytes.len(),
+                opts.limits.max_manifest_bytes
+            ),
+        }
+        .into());
+    }
+    let compression = decide_compression(opts.compression, inputs)?;
+
+    // A fresh input key, wrapped to every recipient (FORMAT.md §4.2, §4.3).
+    let file_key: Zeroizing<[u8; 32]> = crypto::random32();
+    let mut recipients = Vec::with_capacity(opts.recipients.len());
+    for r in &opts.recipients {
+        recipients.push(match r {
+            Recipient::PublicKey(pk) => {
+                let (ephemeral, wrapped_key) = wrap::x25519_wrap(&file_key, pk.x25519())?;
+                Stanza::X25519 {
+                    ephemeral,
+                    wrapped_key,
+                }
+            }
+            Recipient::SharedKey(sk) => {
+                let (salt, wrapped_key) = wrap::shared_wrap(&file_key, sk.bytes());
+                Stanza::SharedKey { salt, wrapped_key }
+            }
+        });
+    }
+    let mut header = Header {
+        suite: Suite::Mseal1Ed25519X25519Cobblestone256Blake3,
+        signer: opts.signer.public().key_id().0,
+        recipients,
+        salt: [0; 24],
+        commitment: [0; 32],
+        compression,
+        tar_size: 0,
+        plaintext_size: 0,
+        chunk_count: 0,
+        ciphertext_size: 0,
+        payload_digest: [0; 32],
+        model_name: opts.name.to_string(),
+        model_version: opts.version.to_string(),
+        created: opts.created,
+        expires: opts.expires,
+        manifest_size: manifest_bytes.len() as u64,
+        manifest_sha256: crypto::sha256(&manifest_bytes),
+    };
+    // With fixed-width integers the header's length does not depend on the values still unknown,
+    // so its place can be reserved now and filled after the payload (FORMAT.md §2).
+    let reserved_len = header.to_bytes().len();
+    if reserved_len > opts.limits.max_header_bytes as usize {
+        return Err(crate::error::FormatError::HeaderTooLarge {
+            found: reserved_len as u64,
+            max: opts.limits.max_header_bytes.into(),
+        }
+        .into());
+    }
+    let payload_offset = format::PREFIX_LEN + reserved_len + 1 + format::SIGNATURE_ENTRY_LEN;
+    out.write_all(&vec![0u8; payload_offset])
+        .context(|| "writing the archive".into())?;
+
+    let p = write_payload(
+        &mut out,
+        &file_key,
+        compression,
+        &manifest_bytes,
+        &manifest,
+        inputs,
+    )?;
+
+    // The header, now complete, over its reserved place; then the signature.
+    header.salt = p.salt;
+    header.commitment = p.commitment;
+    header.tar_size = p.tar_size;
+    header.plaintext_size = p.plaintext_size;
+    header.chunk_count = chunked::chunk_count(p.plaintext_size);
+    header.ciphertext_size = p.ciphertext_size;
+    header.payload_digest = p.payload_digest;
+    header.check(&opts.limits)?;
+    let header_bytes = header.to_bytes();
+    if header_bytes.len() != reserved_len {
+        return Err(Error::io(
+            "writing the header",
+            io::Error::other("header length changed after reservation"),
+        ));
+    }
+    let mut signed = Vec::with_capacity(format::PREFIX_LEN + header_bytes.len());
+    signed.extend_from_slice(&format::encode_prefix(header_bytes.len() as u32));
+    signed.extend_from_slice(&header_bytes);
+    let signature = sign::sign_header(opts.signer.signing_key(), &signed);
+    let entry = SignatureEntry {
+        key_id: header.signer,
+        signature,
+    };
+    out.seek(SeekFrom::Start(0))
+        .context(|| "writing the header".into())?;
+    out.write_all(&signed)
+        .context(|| "writing the header".into())?;
+    out.write_all(&[1u8])
+        .context(|| "writing the header".into())?;
+    out.write_all(&entry.to_bytes())
+        .context(|| "writing the header".into())?;
+    out.flush().context(|| "writing the archive".into())?;
+    Ok(SealSummary { header, manifest })
+}
+
+struct PayloadInfo {
+    salt: [u8; 24],
+    commitment: [u8; 32],
+    tar_size: u64,
+    plaintext_size: u64,
+    ciphertext_size: u64,
+    payload_digest: [u8; 32],
+}
+
+/// The payload, streamed: tar → (zstd) → chunked encryption → BLAKE3 → out (FORMAT.md §6).
+fn write_payload<W: Write>(
+    out: W,
+    file_key: &[u8; 32],
+    compression: Compression,
+    manifest_bytes: &[u8],
+    manifest: &Manifest,
+    inputs: &[Input],
+) -> Result<PayloadInfo> {
+    let sink = Counting {
+        inner: BufWriter::with_capacity(1 << 20, out),
+        count: 0,
+        hash: Some(blake3::Hasher::new()),
+    };
+    let enc = chunked::Encryptor::new(sink, file_key, PAYLOAD_CONTEXT)
+        .context(|| "writing the archive".into())?;
+    let (salt, commitment) = (enc.salt(), enc.commitment());
+    let plain = Counting {
+        inner: enc,
+        count: 0,
+        hash: None,
+    };
+    let (plain, tar_size) = match compression {
+        Compression::Zstd => {
+            let mut z = zstd::stream::write::Encoder::new(plain, ZSTD_LEVEL)
+                .context(|| "starting zstd".into())?;
+            z.window_log(ZSTD_WINDOW_LOG)
+                .context(|| "configuring zstd".into())?;
+            let tar = write_tar(
+                Counting {
+                    inner: z,
+                    count: 0,
+                    hash: None,
+                },
+                manifest_bytes,
+                manifest,
+                inputs,
+            )?;
+            let tar_size = tar.count;
+            (
+                tar.inner.finish().context(|| "finishing zstd".into())?,
+                tar_size,
+            )
+        }
+        Compression::None => {
+            let tar = write_tar(
+                Counting {
+                    inner: plain,
+                    count: 0,
+                    hash: None,
+                },
+                manifest_bytes,
+                manifest,
+                inputs,
+            )?;
+            let tar_size = tar.count;
+            (tar.inner, tar_size)
+        }
+    };
+    let plaintext_size = plain.count;
+    let mut sink = plain
+        .inner
+        .finish()
+        .context(|| "writing the archive".into())?;
+    sink.flush().context(|| "writing the archive".into())?;
+    let payload_digest = *sink
+        .hash
+        .take()
+        .expect("hashing sink")
+        .finalize()
+        .as_bytes();
+    Ok(PayloadInfo {
+        salt,
+        commitment,
+        tar_size,
+        plaintext_size,
+        ciphertext_size: sink.count,
+        payload_digest,
+    })
+}
+
+/// How `seal_file` treats its output path.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OutputOptions {
+    /// Replace an existing output.
+    pub force: bool,
+    /// Force the data to disk before the rename.
+    pub fsync: bool,
+}
+
+/// Seals into a temporary file beside `out` and renames it into place only once complete.
+pub fn seal_file(
+    inputs: &[Input],
+    opts: &SealOptions<'_>,
+    out: &Path,
+    output: OutputOptions,
+) -> Result<SealSummary> {
+    if let Ok(existing) = out.symlink_metadata() {
+        if !output.force {
+            return Err(UsageError::OutputExists { path: out.into() }.into());
+        }
+        if is_input(&existing, out, inputs) {
+            return Err(UsageError::OutputIsInput { path: out.into() }.into());
+        }
+    }
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".modelseal-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let summary = seal_to_writer(inputs, opts, tmp.as_file_mut())?;
+    if output.fsync {
+        tmp.as_file()
+            .sync_all()
+            .context(|| "syncing the archive".into())?;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .context(|| "setting permissions".into())?;
+    }
+    if output.force {
+        tmp.persist(out)
+            .map_err(|e| Error::io(format!("renaming into {}", out.display()), e.error))?;
+    } else {
+        tmp.persist_noclobber(out).map_err(|e| {
+            if e.error.kind() == io::ErrorKind::AlreadyExists {
+                UsageError::OutputExists { path: out.into() }.into()
+            } else {
+                Error::io(format!("renaming into {}", out.display()), e.error)
+            }
+        })?;
+    }
+    if output.fsync {
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(summary)
+}
+
+fn is_input(existing: &std::fs::Metadata, out: &Path, inputs: &[Input]) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let target = std::fs::metadata(out).ok();
+        let (dev, ino) = match &target {
+            Some(m) => (m.dev(), m.ino()),
+            None => (existing.dev(), existing.ino()),
+        };
+        inputs.iter().any(|i| {
+            std::fs::metadata(&i.source)
+                .map(|m| m.dev() == dev && m.ino() == ino)
+                .unwrap_or(false)
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = existing;
+        let out = std::fs::canonicalize(out).ok();
+        inputs
+            .iter()
+            .any(|i| std::fs::canonicalize(&i.source).ok() == out)
+    }
+}
