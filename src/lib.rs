@@ -49,6 +49,9 @@ pub mod seal;
 pub mod trust;
 pub mod verify;
 
+#[cfg(any(feature = "craft", fuzzing))]
+pub mod craft;
+
 pub use error::{Error, Result};
 pub use limits::Limits;
 pub use verify::Verified;
