@@ -238,17 +238,23 @@ fn parse_header(block: &[u8; BLOCK], offset: u64) -> Result<Entry, ContentError>
     if ustar.prefix.iter().any(|&b| b != 0) {
         return Err(bad("ustar prefix field is not used by modelseal".into()));
     }
-    let size = h.size().map_err(|e| bad(format!("size field: {e}")))?;
     let name_field = &ustar.name;
     let end = name_field
         .iter()
         .position(|&b| b == 0)
         .unwrap_or(name_field.len());
-    Ok(Entry {
-        name: name_field[..end].to_vec(),
-        size,
-        kind: block[156],
-    })
+    let name = name_field[..end].to_vec();
+    // Decide on the type before anything else of the entry is interpreted: modelseal writes only
+    // regular files and PAX extended headers.
+    let kind = block[156];
+    if kind != b'0' && kind != b'x' {
+        return Err(ContentError::UnsupportedEntryType {
+            path: String::from_utf8_lossy(&name).chars().take(256).collect(),
+            kind: describe_kind(kind),
+        });
+    }
+    let size = h.size().map_err(|e| bad(format!("size field: {e}")))?;
+    Ok(Entry { name, size, kind })
 }
 
 fn describe_kind(kind: u8) -> String {
@@ -329,14 +335,7 @@ pub(crate) fn walk<R: Read + ?Sized>(
                 pax = Some(parse_pax(&data)?);
                 continue;
             }
-            b'0' => {}
-            other => {
-                return Err(ContentError::UnsupportedEntryType {
-                    path: lossy_name,
-                    kind: describe_kind(other),
-                }
-                .into())
-            }
+            _ => {}
         }
         let (pax_path, pax_size) = pax.take().unwrap_or((None, None));
         if let Some(s) = pax_size {

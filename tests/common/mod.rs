@@ -188,8 +188,8 @@ pub fn bytes(len: usize, seed: u8) -> Vec<u8> {
 /// Asserts an expression matches a pattern, printing the value otherwise.
 #[macro_export]
 macro_rules! assert_refused {
-    ($e:expr, $p:pat) => {{
+    ($e:expr, $p:pat $(if $g:expr)?) => {{
         let e = $e;
-        assert!(matches!(e, $p), "expected {}, got {:?}", stringify!($p), e);
+        assert!(matches!(e, $p $(if $g)?), "expected {}, got {:?}", stringify!($p), e);
     }};
 }
