@@ -104,3 +104,49 @@ pub(crate) fn hkdf_sha256(ikm: &[u8], salt: &[u8], info: &[u8]) -> Zeroizing<[u8
     okm.fill(out.as_mut()).expect("length matches");
     out
 }
+
+/// AES-256-GCM open with ring, exactly as the chunk and wrap paths call it, for conformance tests
+/// (Wycheproof AES-GCM) and the differential test. `None` when the tag does not verify.
+#[doc(hidden)]
+pub fn aes256gcm_open_raw(
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    aad: &[u8],
+    ciphertext_and_tag: &[u8],
+) -> Option<Vec<u8>> {
+    use ring::aead;
+    let key = aead::LessSafeKey::new(aead::UnboundKey::new(&aead::AES_256_GCM, key).ok()?);
+    let mut buf = ciphertext_and_tag.to_vec();
+    let n = key
+        .open_in_place(
+            aead::Nonce::assume_unique_for_key(*nonce),
+            aead::Aad::from(aad),
+            &mut buf,
+        )
+        .ok()?
+        .len();
+    buf.truncate(n);
+    Some(buf)
+}
+
+/// AES-256-GCM seal with ring (ciphertext || tag), the counterpart of [`aes256gcm_open_raw`].
+#[doc(hidden)]
+pub fn aes256gcm_seal_raw(
+    key: &[u8; 32],
+    nonce: &[u8; 12],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Vec<u8> {
+    use ring::aead;
+    let key = aead::LessSafeKey::new(
+        aead::UnboundKey::new(&aead::AES_256_GCM, key).expect("32-byte key"),
+    );
+    let mut buf = plaintext.to_vec();
+    key.seal_in_place_append_tag(
+        aead::Nonce::assume_unique_for_key(*nonce),
+        aead::Aad::from(aad),
+        &mut buf,
+    )
+    .expect("within AES-GCM limits");
+    buf
+}

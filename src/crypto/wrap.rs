@@ -72,7 +72,7 @@ pub(crate) fn shared_unwrap(
 
 /// True when `public` is a low-order X25519 point: a clamped scalar is a multiple of the cofactor,
 /// so its product with a small-order point is the all-zero output.
-pub(crate) fn is_weak_x25519(public: &[u8; 32]) -> bool {
+pub fn is_weak_x25519(public: &[u8; 32]) -> bool {
     let probe = StaticSecret::from([0x5a; 32]);
     !probe
         .diffie_hellman(&PublicKey::from(*public))
