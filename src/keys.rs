@@ -176,7 +176,7 @@ impl SecretKey {
 
     /// Reads a secret key file, refusing one readable by group or others.
     pub fn read(path: &Path) -> Result<SecretKey> {
-        let text = read_secret(path)?;
+        let text = read_secret(path, SECRET_KEY_TYPE)?;
         let line = single_key_line(&text, path)?;
         Ok(SecretKey::from_line(line, path)?)
     }
@@ -226,7 +226,7 @@ impl SharedKey {
 
     /// Reads a shared key file, refusing one readable by group or others.
     pub fn read(path: &Path) -> Result<SharedKey> {
-        let text = read_secret(path)?;
+        let text = read_secret(path, SHARED_KEY_TYPE)?;
         let line = single_key_line(&text, path)?;
         let payload = decode_line(line, SHARED_KEY_TYPE, 32, path)?;
         let mut k = Zeroizing::new([0u8; 32]);
@@ -352,7 +352,20 @@ fn read_bounded(path: &Path) -> Result<Zeroizing<String>> {
     Ok(Zeroizing::new(text))
 }
 
-fn read_secret(path: &Path) -> Result<Zeroizing<String>> {
+/// Reads a secret key file. A file holding another type of key is refused as such first (the
+/// more useful message when a `.pub` is passed by mistake); then one readable by group or others.
+fn read_secret(path: &Path, expected: &'static str) -> Result<Zeroizing<String>> {
+    let text = read_bounded(path)?;
+    let line = single_key_line(&text, path)?;
+    let kind = line.split_once(':').map_or("", |(k, _)| k);
+    if kind != expected {
+        return Err(KeyError::WrongType {
+            path: path.into(),
+            expected,
+            found: kind.chars().take(40).collect(),
+        }
+        .into());
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -368,7 +381,7 @@ fn read_secret(path: &Path) -> Result<Zeroizing<String>> {
             .into());
         }
     }
-    read_bounded(path)
+    Ok(text)
 }
 
 fn write_secret_file(path: &Path, body: &[u8]) -> Result<()> {

@@ -237,9 +237,9 @@ fn duplicates_strangers_missing_entries_and_mismatches() {
     );
     assert_refused!(e, Error::Content(ContentError::NotInManifest { .. }));
     let e = refused(&w, &m, with_end(a.clone()));
-    assert_refused!(e, Error::Content(ContentError::MissingEntry { ref path }) if path == "b");
+    assert_refused!(e, Error::Content(ContentError::MissingEntry { path }) if path == "b");
     let e = refused(&w, &m, with_end([b.clone(), a.clone()].concat()));
-    assert_refused!(e, Error::Content(ContentError::MissingEntry { ref path }) if path == "a");
+    assert_refused!(e, Error::Content(ContentError::MissingEntry { path }) if path == "a");
     let e = refused(
         &w,
         &m,

@@ -189,7 +189,7 @@ pub fn bytes(len: usize, seed: u8) -> Vec<u8> {
 #[macro_export]
 macro_rules! assert_refused {
     ($e:expr, $p:pat $(if $g:expr)?) => {{
-        let e = $e;
+        let e = &$e;
         assert!(matches!(e, $p $(if $g)?), "expected {}, got {:?}", stringify!($p), e);
     }};
 }
