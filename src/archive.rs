@@ -314,28 +314,25 @@ pub(crate) fn walk<R: Read + ?Sized>(
             .chars()
             .take(256)
             .collect::<String>();
-        match entry.kind {
-            b'x' => {
-                if pax.is_some() {
-                    return Err(ContentError::Pax {
-                        detail: "two PAX headers in a row".into(),
-                    }
-                    .into());
+        if entry.kind == b'x' {
+            if pax.is_some() {
+                return Err(ContentError::Pax {
+                    detail: "two PAX headers in a row".into(),
                 }
-                if entry.size > limits.max_pax_bytes {
-                    return Err(ContentError::Pax {
-                        detail: format!("{} bytes, limit {}", entry.size, limits.max_pax_bytes),
-                    }
-                    .into());
-                }
-                let mut data = vec![0u8; entry.size as usize];
-                read_exact_or(r, &mut data, "truncated inside a PAX header")?;
-                skip_padding(r, entry.size)?;
-                offset += padded(entry.size).unwrap_or(u64::MAX);
-                pax = Some(parse_pax(&data)?);
-                continue;
+                .into());
             }
-            _ => {}
+            if entry.size > limits.max_pax_bytes {
+                return Err(ContentError::Pax {
+                    detail: format!("{} bytes, limit {}", entry.size, limits.max_pax_bytes),
+                }
+                .into());
+            }
+            let mut data = vec![0u8; entry.size as usize];
+            read_exact_or(r, &mut data, "truncated inside a PAX header")?;
+            skip_padding(r, entry.size)?;
+            offset = offset.saturating_add(padded(entry.size).unwrap_or(u64::MAX));
+            pax = Some(parse_pax(&data)?);
+            continue;
         }
         let (pax_path, pax_size) = pax.take().unwrap_or((None, None));
         if let Some(s) = pax_size {
@@ -361,9 +358,7 @@ pub(crate) fn walk<R: Read + ?Sized>(
                 reason: "not UTF-8",
             })?,
         };
-        let data_end = offset
-            .checked_add(padded(entry.size).unwrap_or(u64::MAX))
-            .unwrap_or(u64::MAX);
+        let data_end = offset.saturating_add(padded(entry.size).unwrap_or(u64::MAX));
         let Some(m) = &manifest else {
             // Rule 1: the manifest comes first, with the signed size and hash.
             if name != MANIFEST_ENTRY {

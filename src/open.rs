@@ -448,7 +448,7 @@ pub fn open_reader_to_memory<R: Read>(
     key: Decryption<'_>,
     opts: &ReadOptions<'_>,
     max_bytes: u64,
-) -> Result<(Report, Vec<(SafeRelPath, Vec<u8>)>)> {
+) -> Result<(Report, OpenedFiles)> {
     let unverified = read_header(&mut input, &opts.limits)?;
     let header = unverified.verify(opts.trust, opts.now)?;
     let mut sink = MemorySink {
@@ -459,8 +459,11 @@ pub fn open_reader_to_memory<R: Read>(
     Ok((Report { header, manifest }, sink.files))
 }
 
+/// The files of an archive opened into memory, in manifest order.
+pub type OpenedFiles = Vec<(SafeRelPath, Vec<u8>)>;
+
 struct MemorySink {
-    files: Vec<(SafeRelPath, Vec<u8>)>,
+    files: OpenedFiles,
     budget: u64,
 }
 

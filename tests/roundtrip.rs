@@ -168,7 +168,7 @@ fn same_inputs_and_time_give_the_same_plaintext() {
     // Determinism of the tar stream: the manifest and every header are fixed by the inputs.
     let w = World::new();
     let input = w.write("m.bin", &bytes(30_000, 5));
-    let a = w.seal_for_reader(&[input.clone()], "a.mseal");
+    let a = w.seal_for_reader(std::slice::from_ref(&input), "a.mseal");
     let b = w.seal_for_reader(&[input], "b.mseal");
     let (ha, hb) = (
         modelseal::craft::layout(&std::fs::read(&a).unwrap()).parsed,
@@ -204,8 +204,11 @@ fn incompressible_data_is_stored_and_compressible_data_compressed() {
 fn sealing_is_bounded_in_recipients_and_refuses_bad_outputs() {
     let w = World::new();
     let input = w.write("m.bin", b"x");
-    let inputs =
-        modelseal::seal::collect_inputs(&[input.clone()], &modelseal::Limits::default()).unwrap();
+    let inputs = modelseal::seal::collect_inputs(
+        std::slice::from_ref(&input),
+        &modelseal::Limits::default(),
+    )
+    .unwrap();
     let opts = w.options(vec![], CompressionChoice::Auto);
     let err = modelseal::seal::seal_file(&inputs, &opts, &w.path("o.mseal"), Default::default())
         .unwrap_err();

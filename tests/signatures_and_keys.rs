@@ -197,7 +197,7 @@ fn key_files_wrong_type_bad_checksum_truncated_and_world_readable() {
         Error::Key(KeyError::BadChecksum { .. } | KeyError::Malformed { .. })
     );
     // Truncated.
-    let short = w.write("short.pub", line[..line.len() - 10].as_bytes());
+    let short = w.write("short.pub", &line.as_bytes()[..line.len() - 10]);
     assert_refused!(
         PublicKey::read(&short).unwrap_err(),
         Error::Key(KeyError::Malformed { .. })

@@ -104,16 +104,7 @@ impl World {
     }
 
     /// Opens archive bytes as the reader into memory, trusting the author.
-    pub fn open_bytes(
-        &self,
-        archive: &[u8],
-    ) -> Result<
-        (
-            open::Report,
-            Vec<(modelseal::manifest::SafeRelPath, Vec<u8>)>,
-        ),
-        Error,
-    > {
+    pub fn open_bytes(&self, archive: &[u8]) -> Result<(open::Report, open::OpenedFiles), Error> {
         let trust = self.trust();
         let mut opts = ReadOptions::new(&trust);
         opts.now = CREATED + 10;

@@ -1,0 +1,422 @@
+//! The CLI contract: exact commands, stdout, stderr and exit codes of the real binary.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+fn ms(dir: &Path) -> Command {
+    let mut c = Command::cargo_bin("modelseal").unwrap();
+    c.current_dir(dir)
+        .env_remove("MODELSEAL_TRUST")
+        .env_remove("SOURCE_DATE_EPOCH");
+    c
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(dir: &Path, args: &[&str]) -> Out {
+    let o = ms(dir).args(args).output().unwrap();
+    Out {
+        code: o.status.code().unwrap(),
+        stdout: String::from_utf8(o.stdout).unwrap(),
+        stderr: String::from_utf8(o.stderr).unwrap(),
+    }
+}
+
+/// A refusal prints exactly one `error:` line and one `hint:` line, and exits 1.
+fn assert_refusal(o: &Out, needle: &str) {
+    assert_eq!(o.code, 1, "stdout: {}\nstderr: {}", o.stdout, o.stderr);
+    let lines: Vec<&str> = o.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", o.stderr);
+    assert!(
+        lines[0].starts_with("error: ") && lines[0].contains(needle),
+        "{}",
+        o.stderr
+    );
+    assert!(lines[1].starts_with("hint: "), "{}", o.stderr);
+}
+
+fn setup() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for k in ["alice", "bob", "eve"] {
+        let o = run(d.path(), &["keygen", "-o", k]);
+        assert_eq!(o.code, 0, "{}", o.stderr);
+    }
+    std::fs::create_dir(d.path().join("model")).unwrap();
+    std::fs::write(d.path().join("model/weights.bin"), vec![7u8; 40_000]).unwrap();
+    std::fs::write(d.path().join("model/config.json"), b"{}").unwrap();
+    d
+}
+
+fn seal(d: &Path) {
+    let o = run(
+        d,
+        &[
+            "seal",
+            "-k",
+            "alice.key",
+            "-r",
+            "bob.pub",
+            "--name",
+            "iris-tree",
+            "--model-version",
+            "1.0.0",
+            "--meta",
+            "owner=ml-team",
+            "-o",
+            "m.mseal",
+            "model",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(
+        o.stdout
+            .contains("sealed iris-tree 1.0.0 (2 file(s), 40002 bytes) to m.mseal"),
+        "{}",
+        o.stdout
+    );
+}
+
+#[test]
+fn keygen_writes_a_private_key_and_never_overwrites() {
+    let d = setup();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(d.path().join("alice.key"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+    }
+    let key_before = std::fs::read(d.path().join("alice.key")).unwrap();
+    let o = run(d.path(), &["keygen", "-o", "alice"]);
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stderr.starts_with("error: ") && o.stderr.contains("already exists"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(
+        std::fs::read(d.path().join("alice.key")).unwrap(),
+        key_before
+    );
+    let o = run(d.path(), &["keygen", "--shared", "-o", "ci"]);
+    assert_eq!(o.code, 0);
+    assert!(std::fs::read_to_string(d.path().join("ci.key"))
+        .unwrap()
+        .contains("MODELSEAL-SHARED-V1:"));
+}
+
+#[test]
+fn seal_verify_open_and_inspect() {
+    let d = setup();
+    seal(d.path());
+    let o = run(d.path(), &["verify", "-t", "alice.pub", "m.mseal"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.starts_with("VERIFIED"), "{}", o.stdout);
+    let o = run(
+        d.path(),
+        &["verify", "--json", "-t", "alice.pub", "m.mseal"],
+    );
+    let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["model_name"], "iris-tree");
+    let o = run(d.path(), &["inspect", "m.mseal"]);
+    assert_eq!(o.code, 0);
+    assert!(o.stdout.starts_with("UNVERIFIED"), "{}", o.stdout);
+    let o = run(
+        d.path(),
+        &[
+            "open",
+            "-t",
+            "alice.pub",
+            "-i",
+            "bob.key",
+            "-o",
+            "out",
+            "m.mseal",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(
+        std::fs::read(d.path().join("out/model/weights.bin")).unwrap(),
+        vec![7u8; 40_000]
+    );
+    // A trust directory and MODELSEAL_TRUST.
+    std::fs::create_dir(d.path().join("trusted")).unwrap();
+    std::fs::copy(
+        d.path().join("alice.pub"),
+        d.path().join("trusted/alice.pub"),
+    )
+    .unwrap();
+    let o = ms(d.path())
+        .env("MODELSEAL_TRUST", "trusted")
+        .args(["verify", "m.mseal"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn refusals_exit_1_with_error_and_hint_and_leave_nothing() {
+    let d = setup();
+    seal(d.path());
+    let snapshot = || {
+        let mut v: Vec<_> = walk(d.path());
+        v.sort();
+        v
+    };
+    let before = snapshot();
+    assert_refusal(
+        &run(
+            d.path(),
+            &[
+                "open", "-t", "eve.pub", "-i", "bob.key", "-o", "out", "m.mseal",
+            ],
+        ),
+        "not in the trust store",
+    );
+    assert_refusal(
+        &run(
+            d.path(),
+            &[
+                "open",
+                "-t",
+                "alice.pub",
+                "-i",
+                "eve.key",
+                "-o",
+                "out",
+                "m.mseal",
+            ],
+        ),
+        "no recipient stanza",
+    );
+    assert_refusal(
+        &run(d.path(), &["verify", "-t", "eve.pub", "m.mseal"]),
+        "not in the trust store",
+    );
+    let mut bytes = std::fs::read(d.path().join("m.mseal")).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(d.path().join("flipped.mseal"), &bytes).unwrap();
+    let before_flipped = {
+        let mut v = walk(d.path());
+        v.sort();
+        v
+    };
+    assert_refusal(
+        &run(
+            d.path(),
+            &[
+                "open",
+                "-t",
+                "alice.pub",
+                "-i",
+                "bob.key",
+                "-o",
+                "out",
+                "flipped.mseal",
+            ],
+        ),
+        "payload digest mismatch",
+    );
+    assert_refusal(
+        &run(d.path(), &["verify", "-t", "alice.pub", "flipped.mseal"]),
+        "payload digest mismatch",
+    );
+    bytes[8] = 0;
+    bytes[9] = 9;
+    std::fs::write(d.path().join("v9.mseal"), &bytes).unwrap();
+    assert_refusal(
+        &run(d.path(), &["verify", "-t", "alice.pub", "v9.mseal"]),
+        "unsupported format version 9 (this build supports version 1)",
+    );
+    std::fs::remove_file(d.path().join("v9.mseal")).unwrap();
+    assert_eq!(snapshot(), before_flipped);
+    std::fs::remove_file(d.path().join("flipped.mseal")).unwrap();
+    assert_eq!(snapshot(), before);
+    // Existing output.
+    assert_refusal(
+        &run(
+            d.path(),
+            &[
+                "seal",
+                "-k",
+                "alice.key",
+                "-r",
+                "bob.pub",
+                "--name",
+                "x",
+                "--model-version",
+                "1.0.0",
+                "-o",
+                "m.mseal",
+                "model",
+            ],
+        ),
+        "already exists",
+    );
+    std::fs::create_dir(d.path().join("out")).unwrap();
+    assert_refusal(
+        &run(
+            d.path(),
+            &[
+                "open",
+                "-t",
+                "alice.pub",
+                "-i",
+                "bob.key",
+                "-o",
+                "out",
+                "m.mseal",
+            ],
+        ),
+        "already exists",
+    );
+    // A world-readable secret key.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            d.path().join("bob.key"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        assert_refusal(
+            &run(
+                d.path(),
+                &[
+                    "open",
+                    "-t",
+                    "alice.pub",
+                    "-i",
+                    "bob.key",
+                    "-o",
+                    "out2",
+                    "m.mseal",
+                ],
+            ),
+            "readable by others",
+        );
+    }
+}
+
+#[test]
+fn usage_and_io_errors_exit_2() {
+    let d = setup();
+    let o = run(d.path(), &["seal", "-k", "alice.key"]);
+    assert_eq!(o.code, 2);
+    let o = run(d.path(), &["verify", "-t", "alice.pub", "missing.mseal"]);
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stderr.starts_with("error: opening missing.mseal"),
+        "{}",
+        o.stderr
+    );
+    assert!(o.stderr.contains("\nhint: "), "{}", o.stderr);
+    let o = run(
+        d.path(),
+        &[
+            "seal",
+            "-k",
+            "alice.key",
+            "-r",
+            "bob.pub",
+            "--name",
+            "../bad",
+            "--model-version",
+            "1.0.0",
+            "-o",
+            "x.mseal",
+            "model",
+        ],
+    );
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(!d.path().join("x.mseal").exists());
+}
+
+#[test]
+fn secrets_are_never_printed() {
+    let d = setup();
+    seal(d.path());
+    let secret_line = |f: &str| {
+        std::fs::read_to_string(d.path().join(f))
+            .unwrap()
+            .lines()
+            .find(|l| !l.starts_with('#'))
+            .unwrap()
+            .to_string()
+    };
+    let (alice, bob) = (secret_line("alice.key"), secret_line("bob.key"));
+    let payload = |l: &str| l.split_once(':').unwrap().1.to_string();
+    let mut all = String::new();
+    for args in [
+        vec![
+            "open",
+            "-t",
+            "alice.pub",
+            "-i",
+            "bob.key",
+            "-o",
+            "out",
+            "m.mseal",
+        ],
+        vec!["inspect", "--json", "m.mseal"],
+        vec!["verify", "-t", "alice.pub", "m.mseal"],
+        vec![
+            "open",
+            "-t",
+            "alice.pub",
+            "-i",
+            "alice.key",
+            "-o",
+            "out3",
+            "m.mseal",
+        ],
+        vec![
+            "seal",
+            "-k",
+            "bob.key",
+            "-r",
+            "alice.key",
+            "--name",
+            "x",
+            "--model-version",
+            "1.0.0",
+            "-o",
+            "y.mseal",
+            "model",
+        ],
+    ] {
+        let o = run(d.path(), &args);
+        all.push_str(&o.stdout);
+        all.push_str(&o.stderr);
+    }
+    for secret in [payload(&alice), payload(&bob)] {
+        assert!(
+            !all.contains(&secret[..20]),
+            "a secret key appeared in the output"
+        );
+    }
+}
+
+fn walk(p: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(p).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walk(&e.path()));
+        }
+        out.push(e.path());
+    }
+    out
+}
