@@ -420,6 +420,96 @@ pub enum ContentError {
     },
 }
 
+/// Model-level checks: typed loads, the version gate, pickle globals, requirements, inputs.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// The archive holds no model serialized by modelseal.
+    #[error("the archive holds no typed model (its files are opaque: {formats})")]
+    NotTyped {
+        /// The formats of the files found.
+        formats: String,
+    },
+    /// The recorded model type differs from the one asked for.
+    #[error("model type {found} differs from the expected {expected}")]
+    TypeMismatch {
+        /// Type asked for.
+        expected: String,
+        /// Type recorded.
+        found: String,
+    },
+    /// The recorded encoding differs from this build's.
+    #[error("model encoding {found} differs from this build's {expected}")]
+    EncodingMismatch {
+        /// This build's encoding.
+        expected: String,
+        /// Encoding recorded.
+        found: String,
+    },
+    /// The model was built with another version of a library than this build links.
+    #[error("model built with {library} {recorded}, this build has {library} {running}")]
+    LibraryVersionMismatch {
+        /// The library.
+        library: String,
+        /// Version recorded in the manifest.
+        recorded: String,
+        /// Version linked into this build.
+        running: String,
+    },
+    /// The model bytes do not decode as the type.
+    #[error("cannot decode the model: {detail}")]
+    Decode {
+        /// The decoder's message.
+        detail: String,
+    },
+    /// A pickle imports a global outside the allowed prefixes.
+    #[error("{path} imports {global}, which is outside the allowed globals")]
+    DisallowedGlobal {
+        /// The pickle file.
+        path: String,
+        /// The global.
+        global: String,
+    },
+    /// The globals of a pickle differ from those the manifest recorded.
+    #[error("{path}: imported globals differ from the manifest's record")]
+    GlobalsMismatch {
+        /// The pickle file.
+        path: String,
+    },
+    /// A required runtime version differs from the one expected by the caller.
+    #[error("model requires {name}=={required}, expected {name}=={expected}")]
+    RequirementMismatch {
+        /// The requirement's name.
+        name: String,
+        /// What the model declares.
+        required: String,
+        /// What the caller expects.
+        expected: String,
+    },
+    /// The caller expects a requirement the model does not declare.
+    #[error("model declares no requirement on {name} (expected {name}=={expected})")]
+    RequirementMissing {
+        /// The requirement's name.
+        name: String,
+        /// What the caller expects.
+        expected: String,
+    },
+    /// Bad prediction input.
+    #[error("input row {row}: {detail}")]
+    BadInput {
+        /// 1-based row number (data rows, after any CSV header).
+        row: usize,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Training failed.
+    #[error("training failed: {detail}")]
+    Training {
+        /// What went wrong.
+        detail: String,
+    },
+}
+
 /// Problems with what the caller asked for, before any archive is involved.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -520,6 +610,9 @@ pub enum Error {
     /// Bad request.
     #[error(transparent)]
     Usage(#[from] UsageError),
+    /// Model-level refusal.
+    #[error(transparent)]
+    Model(#[from] ModelError),
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {
@@ -568,6 +661,9 @@ impl Error {
     pub fn is_refusal(&self) -> bool {
         match self {
             Error::Io { .. } => false,
+            Error::Model(m) => {
+                !matches!(m, ModelError::BadInput { .. } | ModelError::Training { .. })
+            }
             Error::Usage(u) => matches!(
                 u,
                 UsageError::OutputExists { .. }
@@ -606,6 +702,17 @@ impl Error {
             Error::Usage(UsageError::InputChanged { .. }) => "stop whatever is writing the input and seal again",
             Error::Usage(_) => "see `modelseal help`",
             Error::Io { .. } => "check the path and its permissions",
+            Error::Model(ModelError::LibraryVersionMismatch { .. } | ModelError::EncodingMismatch { .. }) => {
+                "load it with a build that matches, ask the author to re-seal it, or choose a relaxed VersionPolicy knowingly"
+            }
+            Error::Model(ModelError::DisallowedGlobal { .. }) => {
+                "do not unpickle it; widen --allow-globals only if you trust that code"
+            }
+            Error::Model(ModelError::RequirementMismatch { .. } | ModelError::RequirementMissing { .. }) => {
+                "use a runtime that matches the model's requirements, or a model built for yours"
+            }
+            Error::Model(ModelError::BadInput { .. }) => "give one number per feature, comma-separated, no NaN",
+            Error::Model(_) => "this archive does not hold the model you asked for",
         }
     }
 }

@@ -22,6 +22,7 @@
 //!     created: modelseal::now(),
 //!     expires: None,
 //!     compression: seal::CompressionChoice::Auto,
+//!     details: Default::default(),
 //!     limits: Limits::default(),
 //! };
 //! let archive = dir.path().join("iris.mseal");
@@ -44,6 +45,7 @@ pub mod format;
 pub mod keys;
 pub mod limits;
 pub mod manifest;
+pub mod models;
 pub mod open;
 pub mod seal;
 pub mod trust;

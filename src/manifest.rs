@@ -10,7 +10,7 @@ use crate::format::{decode_canonical, encode};
 use crate::limits::{Limits, HARD_MAX_MANIFEST_BYTES};
 
 /// The manifest schema this build writes.
-pub const MANIFEST_SCHEMA: u32 = 1;
+pub const MANIFEST_SCHEMA: u32 = 2;
 /// The tar entry name of the manifest.
 pub const MANIFEST_ENTRY: &str = "manifest";
 const MAX_NAME_BYTES: usize = 128;
@@ -65,6 +65,16 @@ pub fn parse_version(s: &str) -> Result<semver::Version, FormatError> {
         version: s.chars().take(64).collect(),
         detail: e.to_string(),
     })
+}
+
+fn canonical_version(s: &str) -> Result<semver::Version, FormatError> {
+    let v = parse_version(s)?;
+    if v.to_string() != s {
+        return Err(FormatError::NonCanonical {
+            what: "manifest version",
+        });
+    }
+    Ok(v)
 }
 
 /// A relative path that cannot escape its root (FORMAT.md §9, STYLE.md §4).
@@ -127,6 +137,19 @@ impl fmt::Display for SafeRelPath {
     }
 }
 
+/// What `seal` found a model file to be, and for pickles what it will import (FORMAT.md §9).
+#[derive(Clone, Debug, PartialEq, Eq, Default, Encode, Decode)]
+pub struct FileKind {
+    /// `pickle`, `joblib`, `joblib+zlib`, `onnx`, `safetensors`, `gguf`, `bincode` or `unknown`.
+    pub format: String,
+    /// For pickles: the pickle protocol.
+    pub pickle_protocol: Option<u8>,
+    /// For pickles: every global the pickle imports, `module.name`, sorted.
+    pub pickle_globals: Vec<String>,
+    /// For scikit-learn pickles: the `_sklearn_version` found in the estimator state.
+    pub sklearn_version: Option<String>,
+}
+
 /// One model file in the manifest.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileEntry {
@@ -136,10 +159,36 @@ pub struct FileEntry {
     pub size: u64,
     /// SHA-256 of the contents.
     pub sha256: [u8; 32],
+    /// What the file is (schema 2; `unknown` with no details for schema-1 archives).
+    pub kind: FileKind,
+}
+
+/// A file recorded by hash only (training data, training code): not included in the archive.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Reference {
+    /// The file's name as given when sealing (its last path component).
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the contents.
+    pub sha256: [u8; 32],
+}
+
+/// A model serialized by modelseal itself (a typed load), and what it was built with.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct TypedModel {
+    /// The archive path of the encoded model.
+    pub path: String,
+    /// The Rust type, as `std::any::type_name` gives it.
+    pub type_name: String,
+    /// The encoding, e.g. `bincode-2.0.1+serde/fixint-le`.
+    pub encoding: String,
+    /// `library==version` pairs of the libraries the type comes from, e.g. `linfa-trees==0.8.1`.
+    pub libraries: BTreeMap<String, String>,
 }
 
 /// The manifest (FORMAT.md §9).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Manifest {
     /// Model name.
     pub name: ModelName,
@@ -155,9 +204,45 @@ pub struct Manifest {
     pub files: Vec<FileEntry>,
     /// Free-form metadata.
     pub metadata: BTreeMap<String, String>,
+    /// Scores, name → finite number (schema 2).
+    pub metrics: BTreeMap<String, f64>,
+    /// The training data, by hash (schema 2).
+    pub train_data: Option<Reference>,
+    /// The training code, by hash (schema 2).
+    pub source: Option<Reference>,
+    /// The runtime the model needs, name → exact version (schema 2).
+    pub requires: BTreeMap<String, String>,
+    /// Class names, indexed by class number (schema 2).
+    pub class_names: Vec<String>,
+    /// Feature names, in input order (schema 2).
+    pub feature_names: Vec<String>,
+    /// Set when the model was serialized by modelseal (schema 2).
+    pub typed_model: Option<TypedModel>,
 }
 
-/// The schema-1 wire form.
+impl Manifest {
+    /// A manifest with the required fields and every optional one empty.
+    pub fn new(name: ModelName, version: semver::Version, created: u64) -> Manifest {
+        Manifest {
+            name,
+            version,
+            description: String::new(),
+            created,
+            modelseal_version: crate::VERSION.into(),
+            files: Vec::new(),
+            metadata: BTreeMap::new(),
+            metrics: BTreeMap::new(),
+            train_data: None,
+            source: None,
+            requires: BTreeMap::new(),
+            class_names: Vec::new(),
+            feature_names: Vec::new(),
+            typed_model: None,
+        }
+    }
+}
+
+/// The schema-1 wire form: still decoded, so that old archives stay readable.
 #[derive(Encode, Decode)]
 struct ManifestV1 {
     schema: u32,
@@ -166,15 +251,43 @@ struct ManifestV1 {
     description: String,
     created: u64,
     modelseal_version: String,
-    files: Vec<FileEntryWire>,
+    files: Vec<FileEntryV1>,
     metadata: BTreeMap<String, String>,
 }
 
 #[derive(Encode, Decode)]
-struct FileEntryWire {
+struct FileEntryV1 {
     path: String,
     size: u64,
     sha256: [u8; 32],
+}
+
+/// The schema-2 wire form, written by this build.
+#[derive(Encode, Decode)]
+struct ManifestV2 {
+    schema: u32,
+    name: String,
+    version: String,
+    description: String,
+    created: u64,
+    modelseal_version: String,
+    files: Vec<FileEntryV2>,
+    metadata: BTreeMap<String, String>,
+    metrics: BTreeMap<String, u64>,
+    train_data: Option<Reference>,
+    source: Option<Reference>,
+    requires: BTreeMap<String, String>,
+    class_names: Vec<String>,
+    feature_names: Vec<String>,
+    typed_model: Option<TypedModel>,
+}
+
+#[derive(Encode, Decode)]
+struct FileEntryV2 {
+    path: String,
+    size: u64,
+    sha256: [u8; 32],
+    kind: FileKind,
 }
 
 impl Manifest {
@@ -184,8 +297,31 @@ impl Manifest {
         Ok(encode(&self.to_wire()))
     }
 
-    fn to_wire(&self) -> ManifestV1 {
-        ManifestV1 {
+    /// Schema-1 encoding (tests of backward compatibility only).
+    #[doc(hidden)]
+    pub fn to_bytes_schema1(&self) -> Vec<u8> {
+        encode(&ManifestV1 {
+            schema: 1,
+            name: self.name.0.clone(),
+            version: self.version.to_string(),
+            description: self.description.clone(),
+            created: self.created,
+            modelseal_version: self.modelseal_version.clone(),
+            files: self
+                .files
+                .iter()
+                .map(|f| FileEntryV1 {
+                    path: f.path.0.clone(),
+                    size: f.size,
+                    sha256: f.sha256,
+                })
+                .collect(),
+            metadata: self.metadata.clone(),
+        })
+    }
+
+    fn to_wire(&self) -> ManifestV2 {
+        ManifestV2 {
             schema: MANIFEST_SCHEMA,
             name: self.name.0.clone(),
             version: self.version.to_string(),
@@ -195,56 +331,110 @@ impl Manifest {
             files: self
                 .files
                 .iter()
-                .map(|f| FileEntryWire {
+                .map(|f| FileEntryV2 {
                     path: f.path.0.clone(),
                     size: f.size,
                     sha256: f.sha256,
+                    kind: f.kind.clone(),
                 })
                 .collect(),
             metadata: self.metadata.clone(),
+            // f64 travels as its IEEE 754 bits: one encoding per value.
+            metrics: self
+                .metrics
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_bits()))
+                .collect(),
+            train_data: self.train_data.clone(),
+            source: self.source.clone(),
+            requires: self.requires.clone(),
+            class_names: self.class_names.clone(),
+            feature_names: self.feature_names.clone(),
+            typed_model: self.typed_model.clone(),
         }
     }
 
-    /// Decodes canonically and checks every rule.
+    /// Decodes canonically (any schema this build knows) and checks every rule.
     pub fn from_bytes(bytes: &[u8], limits: &Limits) -> Result<Manifest, FormatError> {
         if bytes.len() < 4 {
             return Err(FormatError::Truncated { what: "manifest" });
         }
         let schema = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes"));
-        if schema != MANIFEST_SCHEMA {
-            return Err(FormatError::UnsupportedManifestSchema {
-                found: schema,
-                supported: MANIFEST_SCHEMA,
-            });
-        }
-        let w: ManifestV1 = decode_canonical::<ManifestV1, { HARD_MAX_MANIFEST_BYTES as usize }>(
-            bytes, "manifest",
-        )?;
-        let version = parse_version(&w.version)?;
-        if version.to_string() != w.version {
-            return Err(FormatError::NonCanonical {
-                what: "manifest version",
-            });
-        }
-        let files = w
-            .files
-            .into_iter()
-            .map(|f| {
-                Ok(FileEntry {
-                    path: SafeRelPath::parse(&f.path, limits.max_path_bytes)?,
-                    size: f.size,
-                    sha256: f.sha256,
+        let m = match schema {
+            1 => {
+                let w: ManifestV1 = decode_canonical::<
+                    ManifestV1,
+                    { HARD_MAX_MANIFEST_BYTES as usize },
+                >(bytes, "manifest")?;
+                let mut m = Manifest::new(
+                    ModelName::parse(&w.name)?,
+                    canonical_version(&w.version)?,
+                    w.created,
+                );
+                m.description = w.description;
+                m.modelseal_version = w.modelseal_version;
+                m.metadata = w.metadata;
+                m.files = w
+                    .files
+                    .into_iter()
+                    .map(|f| {
+                        Ok(FileEntry {
+                            path: SafeRelPath::parse(&f.path, limits.max_path_bytes)?,
+                            size: f.size,
+                            sha256: f.sha256,
+                            kind: FileKind {
+                                format: "unknown".into(),
+                                ..Default::default()
+                            },
+                        })
+                    })
+                    .collect::<Result<Vec<_>, FormatError>>()?;
+                m
+            }
+            MANIFEST_SCHEMA => {
+                let w: ManifestV2 = decode_canonical::<
+                    ManifestV2,
+                    { HARD_MAX_MANIFEST_BYTES as usize },
+                >(bytes, "manifest")?;
+                let mut m = Manifest::new(
+                    ModelName::parse(&w.name)?,
+                    canonical_version(&w.version)?,
+                    w.created,
+                );
+                m.description = w.description;
+                m.modelseal_version = w.modelseal_version;
+                m.metadata = w.metadata;
+                m.files = w
+                    .files
+                    .into_iter()
+                    .map(|f| {
+                        Ok(FileEntry {
+                            path: SafeRelPath::parse(&f.path, limits.max_path_bytes)?,
+                            size: f.size,
+                            sha256: f.sha256,
+                            kind: f.kind,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, FormatError>>()?;
+                m.metrics = w
+                    .metrics
+                    .into_iter()
+                    .map(|(k, v)| (k, f64::from_bits(v)))
+                    .collect();
+                m.train_data = w.train_data;
+                m.source = w.source;
+                m.requires = w.requires;
+                m.class_names = w.class_names;
+                m.feature_names = w.feature_names;
+                m.typed_model = w.typed_model;
+                m
+            }
+            found => {
+                return Err(FormatError::UnsupportedManifestSchema {
+                    found,
+                    supported: MANIFEST_SCHEMA,
                 })
-            })
-            .collect::<Result<Vec<_>, FormatError>>()?;
-        let m = Manifest {
-            name: ModelName::parse(&w.name)?,
-            version,
-            description: w.description,
-            created: w.created,
-            modelseal_version: w.modelseal_version,
-            files,
-            metadata: w.metadata,
+            }
         };
         m.check(limits)?;
         Ok(m)
@@ -286,6 +476,35 @@ impl Manifest {
                 return Err(invalid(format!(
                     "{:?} is both a file and a directory",
                     f.path.0
+                )));
+            }
+        }
+        for (k, v) in &self.metrics {
+            if !v.is_finite() || k.is_empty() || k.len() > MAX_META_KEY_BYTES {
+                return Err(invalid(format!("metric {k:?} must have a 1 to {MAX_META_KEY_BYTES}-byte name and a finite value")));
+            }
+        }
+        let names = self
+            .requires
+            .iter()
+            .chain(self.class_names.iter().map(|c| (c, c)))
+            .chain(self.feature_names.iter().map(|f| (f, f)));
+        for (k, v) in names {
+            if k.is_empty()
+                || k.len() > MAX_META_KEY_BYTES
+                || v.len() > MAX_META_VALUE_BYTES
+                || k.chars().any(char::is_control)
+            {
+                return Err(invalid(format!(
+                    "name {k:?} must be 1 to {MAX_META_KEY_BYTES} bytes without control characters"
+                )));
+            }
+        }
+        if let Some(t) = &self.typed_model {
+            if !self.files.iter().any(|f| f.path.0 == t.path) {
+                return Err(invalid(format!(
+                    "typed model {:?} is not one of the files",
+                    t.path
                 )));
             }
         }

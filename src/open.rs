@@ -306,6 +306,19 @@ pub fn verify_reader<R: Read>(mut input: R, opts: &ReadOptions<'_>) -> Result<Re
     })
 }
 
+/// Verifies and also decrypts: every check of FORMAT.md §7 runs, including each file's size and
+/// SHA-256, but the files are discarded; returns the manifest. For `verify -i` and `inspect -i`.
+pub fn verify_decrypted<R: Read>(
+    mut input: R,
+    key: Decryption<'_>,
+    opts: &ReadOptions<'_>,
+) -> Result<Report> {
+    let unverified = read_header(&mut input, &opts.limits)?;
+    let header = unverified.verify(opts.trust, opts.now)?;
+    let manifest = process_payload(&header, Some(key), &mut input, &opts.limits, &mut Discard)?;
+    Ok(Report { header, manifest })
+}
+
 /// [`verify_reader`] on a file.
 pub fn verify_file(path: &Path, opts: &ReadOptions<'_>) -> Result<Report> {
     verify_reader(
@@ -374,6 +387,29 @@ pub fn open_file(
     opts: &ReadOptions<'_>,
     output: OpenOutput,
 ) -> Result<Report> {
+    open_file_checked(path, key, out_dir, opts, output, &ModelChecks::default())
+}
+
+/// Model-level checks run on the opened files before they are released.
+#[derive(Clone, Debug, Default)]
+pub struct ModelChecks {
+    /// When set, every pickle is re-walked and refused if it imports a global outside these
+    /// prefixes (or differs from the manifest's record).
+    pub allow_globals: Option<Vec<String>>,
+    /// `NAME==VERSION` pairs the manifest's requirements must match exactly.
+    pub expect: Vec<(String, String)>,
+}
+
+/// [`open_file`] with model-level checks (allowed pickle globals, expected requirements), run on the
+/// extracted files before they are released.
+pub fn open_file_checked(
+    path: &Path,
+    key: Decryption<'_>,
+    out_dir: &Path,
+    opts: &ReadOptions<'_>,
+    output: OpenOutput,
+    checks: &ModelChecks,
+) -> Result<Report> {
     if out_dir.symlink_metadata().is_ok() && !output.force {
         return Err(UsageError::OutputExists {
             path: out_dir.into(),
@@ -391,10 +427,22 @@ pub fn open_file(
         .prefix(".modelseal-open-")
         .tempdir_in(&parent)
         .context(|| format!("creating a temporary directory in {}", parent.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o700))
+            .context(|| "securing the temporary directory".into())?;
+    }
     let mut sink = DirSink {
         root: tmp.path().to_path_buf(),
     };
     let manifest = process_payload(&header, Some(key), &mut input, &opts.limits, &mut sink)?;
+    if let Some(m) = &manifest {
+        crate::models::check_requirements(m, &checks.expect)?;
+        if let Some(allow) = &checks.allow_globals {
+            crate::models::check_globals_in_dir(m, tmp.path(), allow)?;
+        }
+    }
     // Step 13: every check passed; move the result into place.
     commit_dir(tmp, out_dir, output.force)?;
     Ok(Report { header, manifest })

@@ -14,7 +14,9 @@ use crate::error::{Error, IoContext, Result, UsageError};
 use crate::format::{self, Compression, Header, SignatureEntry, Stanza, Suite};
 use crate::keys::{PublicKey, SecretKey, SharedKey};
 use crate::limits::Limits;
-use crate::manifest::{FileEntry, Manifest, ModelName, SafeRelPath, MANIFEST_ENTRY};
+use crate::manifest::{
+    FileEntry, Manifest, ModelName, Reference, SafeRelPath, TypedModel, MANIFEST_ENTRY,
+};
 
 /// The chunked-encryption context for the payload (FORMAT.md §6).
 pub(crate) const PAYLOAD_CONTEXT: &[u8] = b"modelseal/v1/payload";
@@ -69,8 +71,37 @@ pub struct SealOptions<'a> {
     pub expires: Option<u64>,
     /// Compression choice.
     pub compression: CompressionChoice,
+    /// Optional manifest fields.
+    pub details: Details,
     /// Limits the archive must respect so that readers with default limits accept it.
     pub limits: Limits,
+}
+
+/// Where an input's bytes come from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// A file on disk, read twice: hashed for the manifest, then streamed into the payload.
+    File(PathBuf),
+    /// Bytes in memory (a model serialized by modelseal).
+    Bytes(Vec<u8>),
+}
+
+impl Source {
+    fn open(&self) -> Result<Box<dyn Read + '_>> {
+        match self {
+            Source::File(p) => Ok(Box::new(
+                std::fs::File::open(p).context(|| format!("opening {}", p.display()))?,
+            )),
+            Source::Bytes(b) => Ok(Box::new(&b[..])),
+        }
+    }
+
+    fn display(&self) -> PathBuf {
+        match self {
+            Source::File(p) => p.clone(),
+            Source::Bytes(_) => PathBuf::from("(in memory)"),
+        }
+    }
 }
 
 /// One input file and where it goes in the archive.
@@ -78,8 +109,38 @@ pub struct SealOptions<'a> {
 pub struct Input {
     /// Path inside the archive.
     pub archive_path: SafeRelPath,
-    /// Path on disk.
-    pub source: PathBuf,
+    /// Where the bytes come from.
+    pub source: Source,
+}
+
+/// The optional parts of the manifest (schema 2): what scikit-learn's documentation says to keep
+/// with a model.
+#[derive(Clone, Debug, Default)]
+pub struct Details {
+    /// Scores, name → finite number.
+    pub metrics: BTreeMap<String, f64>,
+    /// Training data, by hash.
+    pub train_data: Option<Reference>,
+    /// Training code, by hash.
+    pub source: Option<Reference>,
+    /// The runtime the model needs, name → exact version.
+    pub requires: BTreeMap<String, String>,
+    /// Class names, by class number.
+    pub class_names: Vec<String>,
+    /// Feature names, in input order.
+    pub feature_names: Vec<String>,
+    /// Set when one input is a model serialized by modelseal.
+    pub typed_model: Option<TypedModel>,
+}
+
+/// Records a file by name, size and SHA-256 (for `--train-data` and `--source`).
+pub fn reference(path: &Path) -> Result<Reference> {
+    let (size, sha256) = hash(&mut Source::File(path.to_path_buf()).open()?, path)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(Reference { name, size, sha256 })
 }
 
 /// What `seal` produced.
@@ -112,7 +173,7 @@ pub fn collect_inputs(paths: &[PathBuf], limits: &Limits) -> Result<Vec<Input>> 
         if meta.is_file() {
             out.push(Input {
                 archive_path: SafeRelPath::parse(&base, limits.max_path_bytes)?,
-                source: p.clone(),
+                source: Source::File(p.clone()),
             });
         } else if meta.is_dir() {
             walk_dir(p, &base, limits, &mut out)?;
@@ -186,7 +247,7 @@ fn walk_dir(dir: &Path, prefix: &str, limits: &Limits, out: &mut Vec<Input>) -> 
         } else if ft.is_file() {
             out.push(Input {
                 archive_path: SafeRelPath::parse(&rel, limits.max_path_bytes)?,
-                source: path,
+                source: Source::File(path),
             });
         } else {
             return Err(UsageError::UnsupportedInput {
@@ -205,16 +266,15 @@ fn walk_dir(dir: &Path, prefix: &str, limits: &Limits, out: &mut Vec<Input>) -> 
     Ok(())
 }
 
-/// SHA-256 and size of a file.
-fn hash_file(path: &Path) -> Result<(u64, [u8; 32])> {
-    let mut f = std::fs::File::open(path).context(|| format!("opening {}", path.display()))?;
+/// SHA-256 and size of a stream.
+fn hash(r: &mut dyn Read, what: &Path) -> Result<(u64, [u8; 32])> {
     let mut h = Sha256::default();
     let mut buf = vec![0u8; 1 << 16];
     let mut size = 0u64;
     loop {
-        let n = f
+        let n = r
             .read(&mut buf)
-            .context(|| format!("reading {}", path.display()))?;
+            .context(|| format!("reading {}", what.display()))?;
         if n == 0 {
             break;
         }
@@ -233,11 +293,11 @@ fn decide_compression(choice: CompressionChoice, inputs: &[Input]) -> Result<Com
     let per_file = (SAMPLE_BYTES / inputs.len().max(1)).max(4096);
     let mut sample = Vec::new();
     for i in inputs {
-        let f =
-            std::fs::File::open(&i.source).context(|| format!("opening {}", i.source.display()))?;
-        f.take(per_file as u64)
+        i.source
+            .open()?
+            .take(per_file as u64)
             .read_to_end(&mut sample)
-            .context(|| format!("reading {}", i.source.display()))?;
+            .context(|| format!("reading {}", i.source.display().display()))?;
         if sample.len() >= SAMPLE_BYTES {
             break;
         }
@@ -304,17 +364,15 @@ fn write_tar<W: Write>(
         &mut &manifest_bytes[..],
     )?;
     for (input, entry) in inputs.iter().zip(&manifest.files) {
-        let f = std::fs::File::open(&input.source)
-            .context(|| format!("opening {}", input.source.display()))?;
         let mut src = Rehash {
-            inner: f,
+            inner: input.source.open()?,
             hash: Sha256::default(),
         };
         tar.append(entry.path.as_str(), entry.size, &mut src)
             .map_err(|e| match e {
                 Error::Content(crate::error::ContentError::SizeMismatch { .. }) => {
                     UsageError::InputChanged {
-                        path: input.source.clone(),
+                        path: input.source.display(),
                     }
                     .into()
                 }
@@ -325,11 +383,11 @@ fn write_tar<W: Write>(
         let grew = src
             .inner
             .read(&mut extra)
-            .context(|| format!("reading {}", input.source.display()))?
+            .context(|| format!("reading {}", input.source.display().display()))?
             != 0;
         if grew || src.hash.finish() != entry.sha256 {
             return Err(UsageError::InputChanged {
-                path: input.source.clone(),
+                path: input.source.display(),
             }
             .into());
         }
@@ -368,21 +426,38 @@ pub fn seal_to_writer<W: Write + Seek>(
     // The manifest: every file hashed before the payload is written (the manifest comes first).
     let mut files = Vec::with_capacity(inputs.len());
     for i in inputs {
-        let (size, sha256) = hash_file(&i.source)?;
+        let what = i.source.display();
+        let (size, sha256) = hash(&mut i.source.open()?, &what)?;
+        let kind = crate::models::describe(i.source.open()?)
+            .context(|| format!("reading {}", what.display()))?;
         files.push(FileEntry {
             path: i.archive_path.clone(),
             size,
             sha256,
+            kind,
         });
     }
+    let d = &opts.details;
+    if let Some(t) = &d.typed_model {
+        if let Some(f) = files.iter_mut().find(|f| f.path.as_str() == t.path) {
+            f.kind = crate::manifest::FileKind {
+                format: "bincode".into(),
+                ..Default::default()
+            };
+        }
+    }
     let manifest = Manifest {
-        name: opts.name.clone(),
-        version: opts.version.clone(),
         description: opts.description.clone(),
-        created: opts.created,
-        modelseal_version: crate::VERSION.into(),
         files,
         metadata: opts.metadata.clone(),
+        metrics: d.metrics.clone(),
+        train_data: d.train_data.clone(),
+        source: d.source.clone(),
+        requires: d.requires.clone(),
+        class_names: d.class_names.clone(),
+        feature_names: d.feature_names.clone(),
+        typed_model: d.typed_model.clone(),
+        ..Manifest::new(opts.name.clone(), opts.version.clone(), opts.created)
     };
     let manifest_bytes = manifest.to_bytes(&opts.limits)?;
     if manifest_bytes.len() as u64 > opts.limits.max_manifest_bytes {
@@ -658,10 +733,11 @@ fn is_input(existing: &std::fs::Metadata, out: &Path, inputs: &[Input]) -> bool 
             Some(m) => (m.dev(), m.ino()),
             None => (existing.dev(), existing.ino()),
         };
-        inputs.iter().any(|i| {
-            std::fs::metadata(&i.source)
+        inputs.iter().any(|i| match &i.source {
+            Source::File(p) => std::fs::metadata(p)
                 .map(|m| m.dev() == dev && m.ino() == ino)
-                .unwrap_or(false)
+                .unwrap_or(false),
+            Source::Bytes(_) => false,
         })
     }
     #[cfg(not(unix))]
@@ -670,6 +746,6 @@ fn is_input(existing: &std::fs::Metadata, out: &Path, inputs: &[Input]) -> bool 
         let out = std::fs::canonicalize(out).ok();
         inputs
             .iter()
-            .any(|i| std::fs::canonicalize(&i.source).ok() == out)
+            .any(|i| matches!(&i.source, Source::File(p) if std::fs::canonicalize(p).ok() == out))
     }
 }

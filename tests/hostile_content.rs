@@ -15,22 +15,21 @@ use modelseal::manifest::{FileEntry, Manifest, ModelName, SafeRelPath};
 use modelseal::Error;
 
 fn manifest(files: &[(&str, &[u8])]) -> Manifest {
-    Manifest {
-        name: ModelName::parse("iris-tree").unwrap(),
-        version: semver::Version::new(1, 0, 0),
-        description: String::new(),
-        created: CREATED,
-        modelseal_version: "test".into(),
-        files: files
-            .iter()
-            .map(|(p, d)| FileEntry {
-                path: SafeRelPath::parse(p, 1024).unwrap(),
-                size: d.len() as u64,
-                sha256: sha256(d),
-            })
-            .collect(),
-        metadata: Default::default(),
-    }
+    let mut m = Manifest::new(
+        ModelName::parse("iris-tree").unwrap(),
+        semver::Version::new(1, 0, 0),
+        CREATED,
+    );
+    m.files = files
+        .iter()
+        .map(|(p, d)| FileEntry {
+            path: SafeRelPath::parse(p, 1024).unwrap(),
+            size: d.len() as u64,
+            sha256: sha256(d),
+            kind: Default::default(),
+        })
+        .collect();
+    m
 }
 
 /// A trusted, correctly encrypted archive whose tar stream is `manifest` entry + `body`, with the
@@ -360,11 +359,16 @@ fn manifests_with_trailing_bytes_noncanonical_encodings_or_huge_lengths() {
     m2.metadata.insert("a".into(), "1".into());
     m2.metadata.insert("b".into(), "2".into());
     let mut swapped = craft::manifest_bytes(&m2);
-    let n = swapped.len();
-    // The map's last 2 entries are (u64 len, "a", u64 len, "1"), (u64 len, "b", u64 len, "2"): 18 bytes each.
-    let (first, second) = (swapped[n - 36..n - 18].to_vec(), swapped[n - 18..].to_vec());
-    swapped[n - 36..n - 18].copy_from_slice(&second);
-    swapped[n - 18..].copy_from_slice(&first);
+    // The metadata map holds (u64 len, "a", u64 len, "1"), (u64 len, "b", u64 len, "2"): 18 bytes
+    // each; swap them so the keys are out of order.
+    let entry =
+        |k: u8, v: u8| [&1u64.to_le_bytes()[..], &[k], &1u64.to_le_bytes()[..], &[v]].concat();
+    let pair = [entry(b'a', b'1'), entry(b'b', b'2')].concat();
+    let at = swapped
+        .windows(pair.len())
+        .position(|w| w == pair.as_slice())
+        .expect("metadata entries");
+    swapped[at..at + 36].copy_from_slice(&[entry(b'b', b'2'), entry(b'a', b'1')].concat());
     let e = w.open_bytes_to_dir_err(&archive(&w, &swapped, &body, Compression::None, None));
     assert_refused!(
         e,

@@ -65,6 +65,7 @@ impl World {
             created: CREATED,
             expires: None,
             compression,
+            details: Default::default(),
             limits: Limits::default(),
         }
     }

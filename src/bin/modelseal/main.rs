@@ -1,0 +1,698 @@
+//! The `modelseal` command: a thin shell over the library. It parses flags, calls the library,
+//! prints `error:` and `hint:` lines, and maps refusals to exit code 1 and usage or I/O errors to 2.
+
+mod demo;
+mod render;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use modelseal::error::{ModelError, UsageError};
+use modelseal::keys::{PublicKey, SecretKey, SharedKey};
+use modelseal::manifest::ModelName;
+use modelseal::models::{self, tree, VersionPolicy};
+use modelseal::open::{self, Decryption, ReadOptions};
+use modelseal::seal::{self, CompressionChoice, Details, Recipient, SealOptions, Source};
+use modelseal::trust::TrustStore;
+use modelseal::{Error, Limits};
+
+#[derive(Parser)]
+#[command(
+    name = "modelseal",
+    version,
+    about = "Seal a model and its manifest into one encrypted, signed archive; refuse anything that fails a check"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole story in a temporary directory: train, seal, verify, open, predict, refuse.
+    Demo,
+    /// Generate a key pair (PREFIX.key, secret, mode 0600; PREFIX.pub) or a shared key.
+    Keygen {
+        /// Output prefix.
+        #[arg(short = 'o', long = "output", value_name = "PREFIX")]
+        output: PathBuf,
+        /// Generate a symmetric shared key (PREFIX.key) for CI recipients.
+        #[arg(long)]
+        shared: bool,
+    },
+    /// Seal model files into an encrypted, signed archive.
+    Seal(SealArgs),
+    /// Check signature, trust, expiry and the full payload digest; needs no decryption key (give
+    /// one to also decrypt and show the manifest).
+    Verify {
+        #[command(flatten)]
+        trust: TrustArgs,
+        #[command(flatten)]
+        key: OptionalKey,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// The archive.
+        archive: PathBuf,
+    },
+    /// Verify, decrypt and extract an archive; nothing is written unless every check passes.
+    Open {
+        #[command(flatten)]
+        trust: TrustArgs,
+        #[command(flatten)]
+        key: OptionalKey,
+        /// Output directory (must not exist, unless --force).
+        #[arg(short = 'o', long = "output", value_name = "OUT_DIR")]
+        output: PathBuf,
+        /// Replace an existing output directory.
+        #[arg(long)]
+        force: bool,
+        /// Refuse any pickle importing a global outside these prefixes (comma-separated).
+        #[arg(
+            long = "allow-globals",
+            value_name = "PREFIX[,PREFIX...]",
+            value_delimiter = ','
+        )]
+        allow_globals: Option<Vec<String>>,
+        /// Refuse unless the model requires exactly NAME==VERSION; repeatable.
+        #[arg(long = "expect", value_name = "NAME==VERSION")]
+        expect: Vec<String>,
+        /// The archive.
+        archive: PathBuf,
+    },
+    /// Show an archive's header (and manifest, given a key); says UNVERIFIED unless -t verified it.
+    Inspect {
+        /// Trusted signer keys (.pub files or directories of them).
+        #[arg(
+            short = 't',
+            long = "trust",
+            env = "MODELSEAL_TRUST",
+            value_name = "TRUST"
+        )]
+        trust: Vec<PathBuf>,
+        #[command(flatten)]
+        key: OptionalKey,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// The archive.
+        archive: PathBuf,
+    },
+    /// Train a decision tree (linfa-trees) and seal it with a full manifest.
+    Train(TrainArgs),
+    /// Load a sealed tree after every check passed, and predict.
+    Predict {
+        #[command(flatten)]
+        trust: TrustArgs,
+        #[command(flatten)]
+        key: OptionalKey,
+        /// One input row, comma-separated; repeatable.
+        #[arg(long = "input", value_name = "X1,X2,...", allow_hyphen_values = true)]
+        input: Vec<String>,
+        /// Input rows from a CSV file with a header row.
+        #[arg(long, value_name = "FILE")]
+        csv: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// The archive.
+        archive: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct TrustArgs {
+    /// Trusted signer keys: a .pub file or a directory of them; repeatable.
+    #[arg(
+        short = 't',
+        long = "trust",
+        env = "MODELSEAL_TRUST",
+        value_name = "TRUST",
+        required = true
+    )]
+    trust: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct OptionalKey {
+    /// Your identity (a .key file from `keygen`).
+    #[arg(
+        short = 'i',
+        long = "identity",
+        env = "MODELSEAL_IDENTITY_FILE",
+        value_name = "IDENTITY.key"
+    )]
+    identity: Option<PathBuf>,
+    /// A shared key file (from `keygen --shared`).
+    #[arg(
+        long = "shared-key",
+        env = "MODELSEAL_SHARED_KEY_FILE",
+        value_name = "FILE",
+        conflicts_with = "identity"
+    )]
+    shared_key: Option<PathBuf>,
+}
+
+enum LoadedKey {
+    Identity(Box<SecretKey>),
+    Shared(SharedKey),
+}
+
+impl LoadedKey {
+    fn decryption(&self) -> Decryption<'_> {
+        match self {
+            LoadedKey::Identity(k) => Decryption::Identity(k),
+            LoadedKey::Shared(k) => Decryption::Shared(k),
+        }
+    }
+}
+
+impl OptionalKey {
+    fn load(&self) -> Result<Option<LoadedKey>, Error> {
+        Ok(match (&self.identity, &self.shared_key) {
+            (Some(i), _) => Some(LoadedKey::Identity(Box::new(SecretKey::read(i)?))),
+            (None, Some(s)) => Some(LoadedKey::Shared(SharedKey::read(s)?)),
+            (None, None) => None,
+        })
+    }
+
+    fn require(&self) -> Result<LoadedKey, Error> {
+        self.load()?.ok_or_else(|| UsageError::NoRecipients.into())
+    }
+}
+
+#[derive(Args)]
+struct SealingArgs {
+    /// The author's secret key (a .key file from `keygen`).
+    #[arg(
+        short = 'k',
+        long = "key",
+        env = "MODELSEAL_SIGNING_KEY_FILE",
+        value_name = "SIGNER.key"
+    )]
+    key: PathBuf,
+    /// A recipient's public key; repeatable.
+    #[arg(short = 'r', long = "recipient", value_name = "RECIPIENT.pub")]
+    recipients: Vec<PathBuf>,
+    /// A shared key file to add as a recipient (for CI).
+    #[arg(
+        long = "shared-key",
+        env = "MODELSEAL_SHARED_KEY_FILE",
+        value_name = "FILE"
+    )]
+    shared_key: Option<PathBuf>,
+    /// Model name.
+    #[arg(long)]
+    name: String,
+    /// Model version (semver).
+    #[arg(long = "model-version", value_name = "SEMVER")]
+    model_version: String,
+    /// Free text description.
+    #[arg(long, default_value = "")]
+    description: String,
+    /// Metadata K=V; repeatable.
+    #[arg(long = "meta", value_name = "K=V")]
+    meta: Vec<String>,
+    /// Scores: a JSON file holding a flat object of name → number.
+    #[arg(long, value_name = "FILE.json")]
+    metrics: Option<PathBuf>,
+    /// Training data to record by SHA-256 and size (not included).
+    #[arg(long = "train-data", value_name = "FILE")]
+    train_data: Option<PathBuf>,
+    /// Training code to record by SHA-256 and size (not included).
+    #[arg(long, value_name = "FILE")]
+    source: Option<PathBuf>,
+    /// A runtime requirement NAME==VERSION; repeatable.
+    #[arg(long = "requires", value_name = "NAME==VERSION")]
+    requires: Vec<String>,
+    /// Expiry: an RFC 3339 time or a duration such as 90d.
+    #[arg(long, value_name = "RFC3339|DURATION")]
+    expires: Option<String>,
+    /// Replace an existing output.
+    #[arg(long)]
+    force: bool,
+    /// Force the archive to disk before renaming it into place.
+    #[arg(long)]
+    fsync: bool,
+    /// Output archive.
+    #[arg(short = 'o', long = "output", value_name = "OUT.mseal")]
+    output: PathBuf,
+}
+
+#[derive(Args)]
+struct SealArgs {
+    #[command(flatten)]
+    s: SealingArgs,
+    /// Compression: auto (default), zstd or none.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "zstd", "none"])]
+    compression: String,
+    /// Model files or directories.
+    #[arg(required = true, value_name = "FILE_OR_DIR")]
+    inputs: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// A dataset embedded in modelseal: iris.
+    #[arg(long, value_parser = ["iris"], conflicts_with = "csv", required_unless_present = "csv")]
+    dataset: Option<String>,
+    /// A CSV file with a header row.
+    #[arg(long, value_name = "FILE", requires = "target")]
+    csv: Option<PathBuf>,
+    /// The CSV column holding the class.
+    #[arg(long, value_name = "COLUMN")]
+    target: Option<String>,
+    /// Maximum tree depth.
+    #[arg(long = "max-depth")]
+    max_depth: Option<usize>,
+    /// Minimum number of samples to split a node.
+    #[arg(long = "min-samples-split")]
+    min_samples_split: Option<usize>,
+    #[command(flatten)]
+    s: SealingArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!("hint: {}", e.hint());
+            ExitCode::from(if e.is_refusal() { 1 } else { 2 })
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Demo => demo::run(),
+        Command::Keygen { output, shared } => keygen(&output, shared),
+        Command::Seal(args) => seal_cmd(args),
+        Command::Train(args) => train_cmd(args),
+        Command::Verify {
+            trust,
+            key,
+            json,
+            archive,
+        } => {
+            let store = load_trust(&trust.trust)?;
+            let opts = ReadOptions::new(&store);
+            match key.load()? {
+                None => {
+                    let report = open::verify_file(&archive, &opts)?;
+                    render::report(&report, json);
+                }
+                Some(k) => {
+                    let file = std::io::BufReader::new(open_file(&archive)?);
+                    render::report(&open::verify_decrypted(file, k.decryption(), &opts)?, json);
+                }
+            }
+            Ok(())
+        }
+        Command::Open {
+            trust,
+            key,
+            output,
+            force,
+            allow_globals,
+            expect,
+            archive,
+        } => {
+            let store = load_trust(&trust.trust)?;
+            let opts = ReadOptions::new(&store);
+            let k = key.require()?;
+            let expect = expect
+                .iter()
+                .map(|e| models::parse_requirement(e))
+                .collect::<Result<Vec<_>, _>>()?;
+            let checks = open::ModelChecks {
+                allow_globals,
+                expect,
+            };
+            let report = open::open_file_checked(
+                &archive,
+                k.decryption(),
+                &output,
+                &opts,
+                open::OpenOutput { force },
+                &checks,
+            )?;
+            let h = report.header.get();
+            let files = report.manifest.as_ref().map_or(0, |m| m.files.len());
+            println!(
+                "opened {} {} signed by {}",
+                h.model_name,
+                h.model_version,
+                report.header.signer()
+            );
+            println!(
+                "{files} file(s) checked and written to {}",
+                output.display()
+            );
+            Ok(())
+        }
+        Command::Inspect {
+            trust,
+            key,
+            json,
+            archive,
+        } => {
+            let file = open_file(&archive)?;
+            if trust.is_empty() {
+                let mut r = std::io::BufReader::new(file);
+                let unverified = modelseal::verify::read_header(&mut r, &Limits::default())?;
+                render::unverified(unverified.header_unverified(), json);
+                return Ok(());
+            }
+            let store = load_trust(&trust)?;
+            let opts = ReadOptions::new(&store);
+            let report = match key.load()? {
+                None => open::verify_reader(std::io::BufReader::new(file), &opts)?,
+                Some(k) => {
+                    open::verify_decrypted(std::io::BufReader::new(file), k.decryption(), &opts)?
+                }
+            };
+            render::report(&report, json);
+            Ok(())
+        }
+        Command::Predict {
+            trust,
+            key,
+            input,
+            csv,
+            json,
+            archive,
+        } => {
+            let store = load_trust(&trust.trust)?;
+            let opts = ReadOptions::new(&store);
+            let k = key.require()?;
+            let file = std::io::BufReader::new(open_file(&archive)?);
+            let (model, manifest) = models::open_model::<tree::Tree, _>(
+                file,
+                k.decryption(),
+                &opts,
+                &[(models::LINFA_TREES, models::LINFA_TREES_VERSION)],
+                VersionPolicy::Strict,
+                1 << 30,
+            )?;
+            let features = manifest.feature_names.len();
+            let mut rows = Vec::new();
+            for (i, s) in input.iter().enumerate() {
+                rows.push(tree::parse_row(s, i + 1, features)?);
+            }
+            if let Some(path) = &csv {
+                rows.extend(tree::read_rows_csv(path, features)?);
+            }
+            if rows.is_empty() {
+                return Err(ModelError::BadInput {
+                    row: 0,
+                    detail: "no input: give --input or --csv".into(),
+                }
+                .into());
+            }
+            let classes = tree::predict(&model, &rows)?;
+            render::predictions(&rows, &classes, &manifest.class_names, json);
+            Ok(())
+        }
+    }
+}
+
+fn open_file(path: &Path) -> Result<std::fs::File, Error> {
+    std::fs::File::open(path).map_err(|e| Error::Io {
+        context: format!("opening {}", path.display()),
+        source: e,
+    })
+}
+
+fn keygen(prefix: &Path, shared: bool) -> Result<(), Error> {
+    if shared {
+        let path = SharedKey::generate().write(prefix)?;
+        println!("wrote shared key {} (mode 0600)", path.display());
+    } else {
+        let key = SecretKey::generate();
+        let (k, p) = key.write_pair(prefix)?;
+        println!(
+            "wrote secret key {} (mode 0600) and public key {}",
+            k.display(),
+            p.display()
+        );
+        println!("key id {}", key.public().key_id());
+    }
+    Ok(())
+}
+
+fn load_trust(paths: &[PathBuf]) -> Result<TrustStore, Error> {
+    let mut store = TrustStore::new();
+    for p in paths {
+        store.add_path(p)?;
+    }
+    Ok(store)
+}
+
+fn parse_expiry(value: &str, now: u64) -> Result<u64, Error> {
+    let invalid = |detail: String| {
+        Error::from(UsageError::InvalidTime {
+            value: value.into(),
+            detail,
+        })
+    };
+    if let Ok(t) = humantime::parse_rfc3339_weak(value) {
+        return t
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .map_err(|_| invalid("before 1970".into()));
+    }
+    let d = humantime::parse_duration(value)
+        .map_err(|e| invalid(format!("neither RFC 3339 nor a duration: {e}")))?;
+    now.checked_add(d.as_secs())
+        .ok_or_else(|| invalid("too far in the future".into()))
+}
+
+fn parse_meta(items: &[String]) -> Result<BTreeMap<String, String>, Error> {
+    let mut out = BTreeMap::new();
+    for item in items {
+        let (k, v) = item
+            .split_once('=')
+            .ok_or_else(|| UsageError::InvalidMetadata {
+                value: item.clone(),
+                detail: "expected K=V".into(),
+            })?;
+        if out.insert(k.to_owned(), v.to_owned()).is_some() {
+            return Err(UsageError::InvalidMetadata {
+                value: item.clone(),
+                detail: "key given twice".into(),
+            }
+            .into());
+        }
+    }
+    Ok(out)
+}
+
+fn parse_metrics(path: &Path) -> Result<BTreeMap<String, f64>, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+        context: format!("reading {}", path.display()),
+        source: e,
+    })?;
+    let invalid = |detail: String| {
+        Error::from(UsageError::InvalidMetadata {
+            value: path.display().to_string(),
+            detail,
+        })
+    };
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| invalid(format!("not JSON: {e}")))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| invalid("expected a flat JSON object of name → number".into()))?;
+    obj.iter()
+        .map(|(k, v)| match v.as_f64() {
+            Some(x) if x.is_finite() => Ok((k.clone(), x)),
+            _ => Err(invalid(format!("metric {k:?} is not a finite number"))),
+        })
+        .collect()
+}
+
+/// `SOURCE_DATE_EPOCH` makes archives reproducible (https://reproducible-builds.org/specs/source-date-epoch/).
+fn creation_time() -> Result<u64, Error> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => v.trim().parse().map_err(|_| {
+            UsageError::InvalidTime {
+                value: v.clone(),
+                detail: "SOURCE_DATE_EPOCH must be Unix seconds".into(),
+            }
+            .into()
+        }),
+        Err(_) => Ok(modelseal::now()),
+    }
+}
+
+/// Keys, recipients and the manifest fields shared by `seal` and `train`.
+struct Sealing {
+    signer: SecretKey,
+    publics: Vec<PublicKey>,
+    shared: Option<SharedKey>,
+    created: u64,
+    expires: Option<u64>,
+    metadata: BTreeMap<String, String>,
+    details: Details,
+}
+
+impl SealingArgs {
+    fn load(&self) -> Result<Sealing, Error> {
+        let created = creation_time()?;
+        let mut details = Details::default();
+        if let Some(m) = &self.metrics {
+            details.metrics = parse_metrics(m)?;
+        }
+        details.train_data = self
+            .train_data
+            .as_deref()
+            .map(seal::reference)
+            .transpose()?;
+        details.source = self.source.as_deref().map(seal::reference).transpose()?;
+        for r in &self.requires {
+            let (n, v) = models::parse_requirement(r)?;
+            details.requires.insert(n, v);
+        }
+        Ok(Sealing {
+            signer: SecretKey::read(&self.key)?,
+            publics: self
+                .recipients
+                .iter()
+                .map(|p| PublicKey::read(p))
+                .collect::<Result<Vec<_>, _>>()?,
+            shared: self
+                .shared_key
+                .as_deref()
+                .map(SharedKey::read)
+                .transpose()?,
+            created,
+            expires: self
+                .expires
+                .as_deref()
+                .map(|e| parse_expiry(e, created))
+                .transpose()?,
+            metadata: parse_meta(&self.meta)?,
+            details,
+        })
+    }
+}
+
+impl Sealing {
+    fn options<'a>(
+        &'a self,
+        a: &SealingArgs,
+        compression: CompressionChoice,
+    ) -> Result<SealOptions<'a>, Error> {
+        let mut recipients: Vec<Recipient<'_>> =
+            self.publics.iter().map(Recipient::PublicKey).collect();
+        if let Some(s) = &self.shared {
+            recipients.push(Recipient::SharedKey(s));
+        }
+        Ok(SealOptions {
+            signer: &self.signer,
+            recipients,
+            name: ModelName::parse(&a.name)?,
+            version: modelseal::manifest::parse_version(&a.model_version)?,
+            description: a.description.clone(),
+            metadata: self.metadata.clone(),
+            created: self.created,
+            expires: self.expires,
+            compression,
+            details: self.details.clone(),
+            limits: Limits::default(),
+        })
+    }
+}
+
+fn seal_cmd(a: SealArgs) -> Result<(), Error> {
+    let s = a.s.load()?;
+    let compression = match a.compression.as_str() {
+        "zstd" => CompressionChoice::Zstd,
+        "none" => CompressionChoice::None,
+        _ => CompressionChoice::Auto,
+    };
+    let opts = s.options(&a.s, compression)?;
+    let inputs = seal::collect_inputs(&a.inputs, &opts.limits)?;
+    let summary = seal::seal_file(
+        &inputs,
+        &opts,
+        &a.s.output,
+        seal::OutputOptions {
+            force: a.s.force,
+            fsync: a.s.fsync,
+        },
+    )?;
+    render::sealed(&summary, &a.s.output, &s.signer);
+    Ok(())
+}
+
+/// The archive path of a trained tree.
+pub const TREE_PATH: &str = "model/tree.bincode";
+
+fn train_cmd(a: TrainArgs) -> Result<(), Error> {
+    let params = tree::TreeParams {
+        max_depth: a.max_depth,
+        min_samples_split: a.min_samples_split,
+    };
+    let trained = match (&a.dataset, &a.csv, &a.target) {
+        (Some(_), _, _) => tree::train_iris(params)?,
+        (None, Some(csv), Some(target)) => tree::train_csv(csv, target, params)?,
+        _ => {
+            return Err(ModelError::Training {
+                detail: "give --dataset iris or --csv FILE --target COLUMN".into(),
+            }
+            .into())
+        }
+    };
+    let mut s = a.s.load()?;
+    if s.details.train_data.is_none() {
+        s.details.train_data = a.csv.as_deref().map(seal::reference).transpose()?;
+    }
+    let inputs = tree_inputs(&trained, &mut s.details)?;
+    let opts = s.options(&a.s, CompressionChoice::Auto)?;
+    let summary = seal::seal_file(
+        &inputs,
+        &opts,
+        &a.s.output,
+        seal::OutputOptions {
+            force: a.s.force,
+            fsync: a.s.fsync,
+        },
+    )?;
+    println!(
+        "trained a decision tree on {} rows, {} features, {} classes: training accuracy {:.1}%",
+        trained.rows,
+        trained.feature_names.len(),
+        trained.class_names.len(),
+        trained.train_accuracy * 100.0
+    );
+    render::sealed(&summary, &a.s.output, &s.signer);
+    Ok(())
+}
+
+/// Encodes a trained tree as the archive's typed model and fills the manifest details.
+fn tree_inputs(trained: &tree::Trained, details: &mut Details) -> Result<Vec<seal::Input>, Error> {
+    let (bytes, typed) = models::encode_model(
+        &trained.model,
+        TREE_PATH,
+        &[(models::LINFA_TREES, models::LINFA_TREES_VERSION)],
+    )?;
+    details.typed_model = Some(typed);
+    details.class_names = trained.class_names.clone();
+    details.feature_names = trained.feature_names.clone();
+    details
+        .metrics
+        .insert("train_accuracy".into(), trained.train_accuracy);
+    details
+        .requires
+        .entry(models::LINFA_TREES.into())
+        .or_insert_with(|| models::LINFA_TREES_VERSION.into());
+    Ok(vec![seal::Input {
+        archive_path: modelseal::manifest::SafeRelPath::parse(TREE_PATH, 1024)?,
+        source: Source::Bytes(bytes),
+    }])
+}

@@ -1,0 +1,248 @@
+//! What the CLI prints: readable text, or one JSON object for machines.
+
+use std::path::Path;
+
+use modelseal::format::{Header, Stanza};
+use modelseal::keys::SecretKey;
+use modelseal::manifest::Manifest;
+use modelseal::open::Report;
+use modelseal::seal::SealSummary;
+use modelseal::verify::rfc3339;
+use serde_json::{json, Value};
+
+fn header_json(h: &Header) -> Value {
+    let x25519 = h
+        .recipients
+        .iter()
+        .filter(|s| matches!(s, Stanza::X25519 { .. }))
+        .count();
+    json!({
+        "signer": hex::encode(h.signer),
+        "suite": h.suite.name(),
+        "model_name": h.model_name,
+        "model_version": h.model_version,
+        "created": rfc3339(h.created),
+        "expires": h.expires.map(rfc3339),
+        "recipients": { "x25519": x25519, "shared_key": h.recipients.len() - x25519 },
+        "compression": format!("{:?}", h.compression).to_lowercase(),
+        "tar_size": h.tar_size,
+        "plaintext_size": h.plaintext_size,
+        "ciphertext_size": h.ciphertext_size,
+        "chunk_count": h.chunk_count,
+        "payload_blake3": hex::encode(h.payload_digest),
+        "manifest_sha256": hex::encode(h.manifest_sha256),
+    })
+}
+
+fn manifest_json(m: &Manifest) -> Value {
+    json!({
+        "name": m.name.as_str(),
+        "version": m.version.to_string(),
+        "description": m.description,
+        "created": rfc3339(m.created),
+        "modelseal_version": m.modelseal_version,
+        "files": m.files.iter().map(|f| json!({
+            "path": f.path.as_str(),
+            "size": f.size,
+            "sha256": hex::encode(f.sha256),
+            "format": f.kind.format,
+            "pickle_protocol": f.kind.pickle_protocol,
+            "pickle_globals": f.kind.pickle_globals,
+            "sklearn_version": f.kind.sklearn_version,
+        })).collect::<Vec<_>>(),
+        "metadata": m.metadata,
+        "metrics": m.metrics,
+        "train_data": m.train_data.as_ref().map(|r| json!({"name": r.name, "size": r.size, "sha256": hex::encode(r.sha256)})),
+        "source": m.source.as_ref().map(|r| json!({"name": r.name, "size": r.size, "sha256": hex::encode(r.sha256)})),
+        "requires": m.requires,
+        "class_names": m.class_names,
+        "feature_names": m.feature_names,
+        "typed_model": m.typed_model.as_ref().map(|t| json!({"path": t.path, "type": t.type_name, "encoding": t.encoding, "libraries": t.libraries})),
+    })
+}
+
+fn header_text(h: &Header) {
+    let x25519 = h
+        .recipients
+        .iter()
+        .filter(|s| matches!(s, Stanza::X25519 { .. }))
+        .count();
+    println!("model:       {} {}", h.model_name, h.model_version);
+    println!("signer:      {}", hex::encode(h.signer));
+    println!("created:     {}", rfc3339(h.created));
+    println!(
+        "expires:     {}",
+        h.expires.map(rfc3339).unwrap_or_else(|| "never".into())
+    );
+    println!(
+        "recipients:  {x25519} public key, {} shared key",
+        h.recipients.len() - x25519
+    );
+    println!("suite:       {}", h.suite.name());
+    println!(
+        "payload:     {} bytes ({} chunks), tar {} bytes, compression {:?}",
+        h.ciphertext_size, h.chunk_count, h.tar_size, h.compression
+    );
+    println!("blake3:      {}", hex::encode(h.payload_digest));
+    println!(
+        "manifest:    {} bytes, sha256 {}",
+        h.manifest_size,
+        hex::encode(h.manifest_sha256)
+    );
+}
+
+fn manifest_text(m: &Manifest) {
+    if !m.description.is_empty() {
+        println!("description: {}", m.description);
+    }
+    println!("sealed with: modelseal {}", m.modelseal_version);
+    println!("files:");
+    for f in &m.files {
+        println!(
+            "  {}  {} bytes  {}  sha256 {}",
+            f.path,
+            f.size,
+            f.kind.format,
+            hex::encode(f.sha256)
+        );
+        if let Some(p) = f.kind.pickle_protocol {
+            println!("    pickle protocol {p}; imports (code that runs when unpickled):");
+        }
+        for g in &f.kind.pickle_globals {
+            println!("      {g}");
+        }
+        if let Some(v) = &f.kind.sklearn_version {
+            println!("    scikit-learn version in the pickle: {v}");
+        }
+    }
+    for (k, v) in &m.metadata {
+        println!("meta:        {k} = {v}");
+    }
+    for (k, v) in &m.metrics {
+        println!("metric:      {k} = {v}");
+    }
+    for (k, v) in &m.requires {
+        println!("requires:    {k}=={v}");
+    }
+    if let Some(r) = &m.train_data {
+        println!(
+            "train data:  {} ({} bytes, sha256 {})",
+            r.name,
+            r.size,
+            hex::encode(r.sha256)
+        );
+    }
+    if let Some(r) = &m.source {
+        println!(
+            "source:      {} ({} bytes, sha256 {})",
+            r.name,
+            r.size,
+            hex::encode(r.sha256)
+        );
+    }
+    if !m.class_names.is_empty() {
+        println!("classes:     {}", m.class_names.join(", "));
+    }
+    if !m.feature_names.is_empty() {
+        println!("features:    {}", m.feature_names.join(", "));
+    }
+    if let Some(t) = &m.typed_model {
+        let libs: Vec<String> = t
+            .libraries
+            .iter()
+            .map(|(k, v)| format!("{k}=={v}"))
+            .collect();
+        println!(
+            "typed model: {} ({}; {}; {})",
+            t.path,
+            t.type_name,
+            t.encoding,
+            libs.join(", ")
+        );
+    }
+}
+
+/// A verified archive, with its manifest when it was decrypted.
+pub fn report(r: &Report, json: bool) {
+    let h = r.header.get();
+    if json {
+        let mut v = header_json(h);
+        v["verified"] = json!(true);
+        v["verified_signer"] = json!(r.header.signer().to_string());
+        v["manifest"] = r.manifest.as_ref().map_or(Value::Null, manifest_json);
+        println!("{v}");
+        return;
+    }
+    println!(
+        "VERIFIED: signature by trusted key {}, payload digest matches",
+        r.header.signer()
+    );
+    header_text(h);
+    match &r.manifest {
+        Some(m) => manifest_text(m),
+        None => println!(
+            "manifest:    encrypted (give -i or --shared-key to decrypt, check and show it)"
+        ),
+    }
+}
+
+/// A header read without verification.
+pub fn unverified(h: &Header, json: bool) {
+    if json {
+        let mut v = header_json(h);
+        v["verified"] = json!(false);
+        println!("{v}");
+        return;
+    }
+    println!("UNVERIFIED: nothing below is authenticated (pass -t TRUST to verify)");
+    header_text(h);
+}
+
+/// What `seal` and `train` print.
+pub fn sealed(s: &SealSummary, out: &Path, signer: &SecretKey) {
+    let h = &s.header;
+    println!(
+        "sealed {} {} ({} file(s), {} bytes) to {}",
+        h.model_name,
+        h.model_version,
+        s.manifest.files.len(),
+        s.manifest.files.iter().map(|f| f.size).sum::<u64>(),
+        out.display()
+    );
+    println!(
+        "signed by {}, for {} recipient(s)",
+        signer.public().key_id(),
+        h.recipients.len()
+    );
+    for f in &s.manifest.files {
+        if !f.kind.pickle_globals.is_empty() {
+            println!(
+                "{}: {} importing {}",
+                f.path,
+                f.kind.format,
+                f.kind.pickle_globals.join(", ")
+            );
+        }
+    }
+}
+
+/// Prediction output.
+pub fn predictions(rows: &[Vec<f64>], classes: &[usize], names: &[String], json: bool) {
+    let name = |c: usize| names.get(c).cloned();
+    if json {
+        let v: Vec<Value> = rows
+            .iter()
+            .zip(classes)
+            .map(|(r, &c)| json!({"input": r, "class": c, "class_name": name(c)}))
+            .collect();
+        println!("{}", Value::Array(v));
+        return;
+    }
+    for (r, &c) in rows.iter().zip(classes) {
+        let input: Vec<String> = r.iter().map(|x| x.to_string()).collect();
+        match name(c) {
+            Some(n) => println!("[{}] -> {n} (class {c})", input.join(", ")),
+            None => println!("[{}] -> class {c}", input.join(", ")),
+        }
+    }
+}
