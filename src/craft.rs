@@ -45,6 +45,11 @@ pub fn layout(archive: &[u8]) -> Layout {
     }
 }
 
+/// The canonical encoding of any header part (a stanza, for example).
+pub fn encode_header_part<T: bincode::Encode>(value: &T) -> Vec<u8> {
+    format::encode(value)
+}
+
 /// The canonical encoding of any header.
 pub fn encode_header(h: &Header) -> Vec<u8> {
     format::encode(h)

@@ -139,6 +139,12 @@ impl SecretKey {
         }
     }
 
+    /// A key from fixed seeds, for fuzzing harnesses only.
+    #[cfg(fuzzing)]
+    pub fn from_seeds(ed25519: [u8; 32], x25519: [u8; 32]) -> SecretKey {
+        SecretKey { ed25519: SigningKey::from_bytes(&ed25519), x25519: x25519_dalek::StaticSecret::from(x25519) }
+    }
+
     /// The public half.
     pub fn public(&self) -> PublicKey {
         PublicKey {
@@ -155,14 +161,14 @@ impl SecretKey {
         &self.x25519
     }
 
-    fn to_line(&self) -> Zeroizing<String> {
+    pub(crate) fn to_line(&self) -> Zeroizing<String> {
         let mut payload = Zeroizing::new([0u8; 64]);
         payload[..32].copy_from_slice(self.ed25519.as_bytes());
         payload[32..].copy_from_slice(self.x25519.as_bytes());
         Zeroizing::new(encode_line(SECRET_KEY_TYPE, payload.as_ref()))
     }
 
-    fn from_line(line: &str, origin: &Path) -> Result<SecretKey, KeyError> {
+    pub(crate) fn from_line(line: &str, origin: &Path) -> Result<SecretKey, KeyError> {
         let payload = decode_line(line, SECRET_KEY_TYPE, 64, origin)?;
         let mut ed = Zeroizing::new([0u8; 32]);
         ed.copy_from_slice(&payload[..32]);

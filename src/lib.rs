@@ -58,6 +58,15 @@ pub use error::{Error, Result};
 pub use limits::Limits;
 pub use verify::Verified;
 
+#[cfg(fuzzing)]
+pub mod fuzzing;
+
+/// True only in cargo-fuzz builds (`--cfg fuzzing`), where signatures, AEAD tags, the key
+/// commitment and the payload and manifest digests are not enforced so that the fuzzer reaches the
+/// parsers behind them. A normal build cannot enable it: no feature or flag sets `cfg(fuzzing)`,
+/// and the `modelseal` binary refuses to compile with it.
+pub(crate) const FUZZING: bool = cfg!(fuzzing);
+
 /// This build's version, recorded in every manifest.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 

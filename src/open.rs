@@ -126,7 +126,7 @@ fn unwrap_key(header: &Verified<Header>, key: Decryption<'_>) -> Result<Zeroizin
     })?;
     // FORMAT.md §4.4: the commitment, in constant time.
     let commitment = chunked::commitment(&file_key, &h.salt, PAYLOAD_CONTEXT);
-    if !bool::from(commitment.ct_eq(&h.commitment)) {
+    if !bool::from(commitment.ct_eq(&h.commitment)) && !crate::FUZZING {
         return Err(DecryptError::KeyCommitmentMismatch.into());
     }
     Ok(file_key)
@@ -249,7 +249,7 @@ fn process_payload<R: Read>(
         .into());
     }
     let found = hashed.hash.finalize();
-    if !bool::from(found.as_bytes().ct_eq(&h.payload_digest)) {
+    if !bool::from(found.as_bytes().ct_eq(&h.payload_digest)) && !crate::FUZZING {
         return Err(VerifyError::PayloadDigestMismatch {
             expected: hex::encode(h.payload_digest),
             found: found.to_hex().to_string(),

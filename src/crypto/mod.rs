@@ -56,6 +56,11 @@ impl Sha256 {
 
 /// AES-256-GCM with a 12-byte zero nonce and empty AAD, for single-use wrap keys (FORMAT.md §4.2).
 pub(crate) fn aes_gcm_seal_once(key: &[u8; 32], plaintext: &[u8; 32]) -> [u8; 48] {
+    if crate::FUZZING {
+        let mut out = [0u8; 48];
+        out[..32].copy_from_slice(plaintext);
+        return out;
+    }
     use ring::aead;
     let key = aead::LessSafeKey::new(
         aead::UnboundKey::new(&aead::AES_256_GCM, key).expect("32-byte key"),
@@ -75,6 +80,11 @@ pub(crate) fn aes_gcm_seal_once(key: &[u8; 32], plaintext: &[u8; 32]) -> [u8; 48
 
 /// Opens [`aes_gcm_seal_once`] output; `None` when the tag does not verify.
 pub(crate) fn aes_gcm_open_once(key: &[u8; 32], wrapped: &[u8; 48]) -> Option<Zeroizing<[u8; 32]>> {
+    if crate::FUZZING {
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(&wrapped[..32]);
+        return Some(out);
+    }
     use ring::aead;
     let key = aead::LessSafeKey::new(
         aead::UnboundKey::new(&aead::AES_256_GCM, key).expect("32-byte key"),

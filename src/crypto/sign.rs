@@ -20,8 +20,9 @@ pub(crate) fn verify_header(key: &VerifyingKey, signed_bytes: &[u8], signature: 
     let mut msg = Vec::with_capacity(HEADER_SIGNATURE_CONTEXT.len() + signed_bytes.len());
     msg.extend_from_slice(HEADER_SIGNATURE_CONTEXT);
     msg.extend_from_slice(signed_bytes);
-    key.verify_strict(&msg, &Signature::from_bytes(signature))
-        .is_ok()
+    // cargo-fuzz builds (cfg(fuzzing)) accept any signature so that the fuzzer reaches the layers
+    // behind it; the binary refuses to compile with cfg(fuzzing).
+    crate::FUZZING || key.verify_strict(&msg, &Signature::from_bytes(signature)).is_ok()
 }
 
 /// Parses an Ed25519 public key, refusing non-canonical and small-order points.

@@ -1,6 +1,9 @@
 //! The `modelseal` command: a thin shell over the library. It parses flags, calls the library,
 //! prints `error:` and `hint:` lines, and maps refusals to exit code 1 and usage or I/O errors to 2.
 
+#[cfg(fuzzing)]
+compile_error!("the modelseal binary must never be built with cfg(fuzzing): it disables signature and AEAD checks");
+
 mod demo;
 mod render;
 
