@@ -420,6 +420,93 @@ pub enum ContentError {
     },
 }
 
+/// Trust policy and anti-rollback refusals.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrustError {
+    /// The trust directory's policy file is malformed.
+    #[error("{path}: invalid trust policy: {detail}")]
+    BadPolicy {
+        /// The policy file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// No key with this id in the trust directory.
+    #[error("no trusted key with id {id}")]
+    UnknownKey {
+        /// The id asked for.
+        id: String,
+    },
+    /// The signer is trusted, but not for this model name.
+    #[error("key {key_id} is trusted only for {scopes}, not for model {model:?}")]
+    UntrustedForModel {
+        /// The signer's key id.
+        key_id: String,
+        /// The model name.
+        model: String,
+        /// The key's patterns.
+        scopes: String,
+    },
+    /// Fewer distinct trusted signers than the policy requires.
+    #[error("model {model:?} needs {required} distinct trusted signers, found {found}")]
+    TooFewSignatures {
+        /// The model name.
+        model: String,
+        /// Signers the policy requires.
+        required: usize,
+        /// Distinct trusted signers whose signatures verified.
+        found: usize,
+    },
+    /// A lower version than one already accepted from this signer.
+    #[error(
+        "rollback: {model} {found} is older than {accepted}, already accepted from signer {signer}"
+    )]
+    Rollback {
+        /// The model name.
+        model: String,
+        /// The signer.
+        signer: String,
+        /// The archive's version.
+        found: String,
+        /// The highest version accepted before.
+        accepted: String,
+    },
+    /// The same version as one accepted before, with other contents.
+    #[error(
+        "equivocation: {model} {version} from signer {signer} differs from the one accepted before"
+    )]
+    Equivocation {
+        /// The model name.
+        model: String,
+        /// The version.
+        version: String,
+        /// The signer.
+        signer: String,
+    },
+    /// A version below the caller's minimum.
+    #[error("{model} {found} is below the minimum version {minimum}")]
+    BelowMinimumVersion {
+        /// The model name.
+        model: String,
+        /// The archive's version.
+        found: String,
+        /// The minimum.
+        minimum: String,
+    },
+    /// The anti-rollback state file cannot be read as written by modelseal.
+    #[error("{path}: anti-rollback state is corrupted: {detail}")]
+    StateCorrupted {
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// No trust store was given and there is no default one.
+    #[error("no trust store: give -t TRUST, set MODELSEAL_TRUST, or add keys with `modelseal trust add`")]
+    NoTrustStore,
+}
+
 /// Model-level checks: typed loads, the version gate, pickle globals, requirements, inputs.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -613,6 +700,9 @@ pub enum Error {
     /// Model-level refusal.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// Trust-policy or anti-rollback refusal.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {
@@ -711,6 +801,16 @@ impl Error {
             Error::Model(ModelError::RequirementMismatch { .. } | ModelError::RequirementMissing { .. }) => {
                 "use a runtime that matches the model's requirements, or a model built for yours"
             }
+            Error::Trust(TrustError::UntrustedForModel { .. }) => "this key may sign only the models its policy scope names; ask the right signer",
+            Error::Trust(TrustError::TooFewSignatures { .. }) => "ask more trusted signers to co-sign with `modelseal sign --add`",
+            Error::Trust(TrustError::Rollback { .. } | TrustError::Equivocation { .. }) => {
+                "someone may be replaying an old or forked model; fetch the latest from the signer"
+            }
+            Error::Trust(TrustError::BelowMinimumVersion { .. }) => "fetch a newer version of the model",
+            Error::Trust(TrustError::StateCorrupted { .. }) => {
+                "inspect or restore the state file; modelseal never resets it silently (--no-state skips it knowingly)"
+            }
+            Error::Trust(_) => "see `modelseal trust --help` and SECURITY.md for the policy format",
             Error::Model(ModelError::BadInput { .. }) => "give one number per feature, comma-separated, no NaN",
             Error::Model(_) => "this archive does not hold the model you asked for",
         }

@@ -16,7 +16,10 @@ use crate::trust::TrustStore;
 
 /// A fixed author and reader, so the `open` target can reach everything behind the key unwrap.
 pub fn keys() -> (SecretKey, SecretKey) {
-    (SecretKey::from_seeds([1; 32], [2; 32]), SecretKey::from_seeds([3; 32], [4; 32]))
+    (
+        SecretKey::from_seeds([1; 32], [2; 32]),
+        SecretKey::from_seeds([3; 32], [4; 32]),
+    )
 }
 
 /// Header: canonical decode; whatever decodes re-encodes to the same bytes.
@@ -35,7 +38,9 @@ pub fn stanza(data: &[u8]) {
 
 /// Public and secret key lines.
 pub fn key_files(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let origin = Path::new("fuzz");
     if let Ok(k) = PublicKey::from_line(text, origin) {
         let again = PublicKey::from_line(&k.to_line(), origin).expect("re-parse");
@@ -52,7 +57,11 @@ pub fn manifest(data: &[u8]) {
     let limits = Limits::default();
     if let Ok(m) = Manifest::from_bytes(data, &limits) {
         let schema = u32::from_le_bytes(data[..4].try_into().expect("decoded"));
-        let again = if schema == 1 { m.to_bytes_schema1() } else { m.to_bytes(&limits).expect("valid") };
+        let again = if schema == 1 {
+            m.to_bytes_schema1()
+        } else {
+            m.to_bytes(&limits).expect("valid")
+        };
         assert_eq!(again, data);
     }
 }
@@ -60,7 +69,9 @@ pub fn manifest(data: &[u8]) {
 struct Discard;
 impl EntrySink for Discard {
     fn file(&mut self, _: &SafeRelPath, _: u64, data: &mut dyn Read) -> crate::Result<()> {
-        std::io::copy(data, &mut std::io::sink()).map(|_| ()).map_err(|e| crate::Error::io("fuzz", e))
+        std::io::copy(data, &mut std::io::sink())
+            .map(|_| ())
+            .map_err(|e| crate::Error::io("fuzz", e))
     }
 }
 
@@ -95,7 +106,10 @@ pub fn open(data: &[u8]) {
     let (author, reader) = keys();
     let mut trust = TrustStore::new();
     trust.add(author.public());
-    let opts = ReadOptions { trust: &trust, limits: Limits::default(), now: 1_800_000_000 };
+    let opts = ReadOptions {
+        now: 1_800_000_000,
+        ..ReadOptions::new(&trust)
+    };
     let _ = open::open_reader_to_memory(data, Decryption::Identity(&reader), &opts, 64 << 20);
 }
 

@@ -142,7 +142,10 @@ impl SecretKey {
     /// A key from fixed seeds, for fuzzing harnesses only.
     #[cfg(fuzzing)]
     pub fn from_seeds(ed25519: [u8; 32], x25519: [u8; 32]) -> SecretKey {
-        SecretKey { ed25519: SigningKey::from_bytes(&ed25519), x25519: x25519_dalek::StaticSecret::from(x25519) }
+        SecretKey {
+            ed25519: SigningKey::from_bytes(&ed25519),
+            x25519: x25519_dalek::StaticSecret::from(x25519),
+        }
     }
 
     /// The public half.

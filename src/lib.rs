@@ -39,6 +39,7 @@
 #![deny(missing_docs)]
 
 pub mod archive;
+pub mod cosign;
 pub mod crypto;
 pub mod error;
 pub mod format;
@@ -48,6 +49,7 @@ pub mod manifest;
 pub mod models;
 pub mod open;
 pub mod seal;
+pub mod state;
 pub mod trust;
 pub mod verify;
 

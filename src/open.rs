@@ -12,12 +12,15 @@ use zeroize::Zeroizing;
 
 use crate::archive::{self, EntrySink, Exact};
 use crate::crypto::{chunked, wrap};
-use crate::error::{ContentError, DecryptError, Error, IoContext, Result, UsageError, VerifyError};
+use crate::error::{
+    ContentError, DecryptError, Error, IoContext, Result, TrustError, UsageError, VerifyError,
+};
 use crate::format::{Compression, Header, Stanza};
 use crate::keys::{SecretKey, SharedKey};
 use crate::limits::Limits;
 use crate::manifest::{Manifest, SafeRelPath};
 use crate::seal::PAYLOAD_CONTEXT;
+use crate::state::RollbackState;
 use crate::trust::TrustStore;
 use crate::verify::{read_header, Verified};
 
@@ -33,21 +36,49 @@ pub enum Decryption<'a> {
 /// Options for reading archives.
 #[derive(Clone, Debug)]
 pub struct ReadOptions<'a> {
-    /// The keys a signer must be among.
+    /// The keys a signer must be among, with their policy.
     pub trust: &'a TrustStore,
     /// Bounds on everything read.
     pub limits: Limits,
     /// The current time, Unix seconds: injectable so expiry is testable without sleeping.
     pub now: u64,
+    /// Anti-rollback state to check and update; `None` opts out.
+    pub state: Option<&'a RollbackState>,
+    /// Refuse archives whose model version is below this.
+    pub min_version: Option<semver::Version>,
 }
 
 impl<'a> ReadOptions<'a> {
-    /// Default limits and the system clock.
+    /// Default limits, the system clock, no anti-rollback state.
     pub fn new(trust: &'a TrustStore) -> Self {
         ReadOptions {
             trust,
             limits: Limits::default(),
             now: crate::now(),
+            state: None,
+            min_version: None,
+        }
+    }
+
+    /// The version and state checks that need only the verified header; `record` also records the
+    /// archive as accepted.
+    fn policy(&self, header: &Verified<Header>, record: bool) -> Result<()> {
+        let h = header.get();
+        if let Some(min) = &self.min_version {
+            let v = crate::manifest::parse_version(&h.model_version)?;
+            if v.cmp_precedence(min).is_lt() {
+                return Err(TrustError::BelowMinimumVersion {
+                    model: h.model_name.clone(),
+                    found: v.to_string(),
+                    minimum: min.to_string(),
+                }
+                .into());
+            }
+        }
+        match (self.state, record) {
+            (Some(s), false) => s.check(h, header.signer()),
+            (Some(s), true) => s.check_and_record(h, header.signer()),
+            (None, _) => Ok(()),
         }
     }
 }
@@ -299,7 +330,9 @@ impl EntrySink for Discard {
 pub fn verify_reader<R: Read>(mut input: R, opts: &ReadOptions<'_>) -> Result<Report> {
     let unverified = read_header(&mut input, &opts.limits)?;
     let header = unverified.verify(opts.trust, opts.now)?;
+    opts.policy(&header, false)?;
     process_payload(&header, None, &mut input, &opts.limits, &mut Discard)?;
+    opts.policy(&header, true)?;
     Ok(Report {
         header,
         manifest: None,
@@ -315,7 +348,9 @@ pub fn verify_decrypted<R: Read>(
 ) -> Result<Report> {
     let unverified = read_header(&mut input, &opts.limits)?;
     let header = unverified.verify(opts.trust, opts.now)?;
+    opts.policy(&header, false)?;
     let manifest = process_payload(&header, Some(key), &mut input, &opts.limits, &mut Discard)?;
+    opts.policy(&header, true)?;
     Ok(Report { header, manifest })
 }
 
@@ -419,6 +454,7 @@ pub fn open_file_checked(
     let mut input = BufReader::with_capacity(1 << 20, crate::verify::open_archive(path)?);
     let unverified = read_header(&mut input, &opts.limits)?;
     let header = unverified.verify(opts.trust, opts.now)?;
+    opts.policy(&header, false)?;
     let parent = match out_dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -443,7 +479,8 @@ pub fn open_file_checked(
             crate::models::check_globals_in_dir(m, tmp.path(), allow)?;
         }
     }
-    // Step 13: every check passed; move the result into place.
+    // Record acceptance (re-checking under the state's exclusive lock), then release: step 13.
+    opts.policy(&header, true)?;
     commit_dir(tmp, out_dir, output.force)?;
     Ok(Report { header, manifest })
 }
@@ -499,11 +536,13 @@ pub fn open_reader_to_memory<R: Read>(
 ) -> Result<(Report, OpenedFiles)> {
     let unverified = read_header(&mut input, &opts.limits)?;
     let header = unverified.verify(opts.trust, opts.now)?;
+    opts.policy(&header, false)?;
     let mut sink = MemorySink {
         files: Vec::new(),
         budget: max_bytes,
     };
     let manifest = process_payload(&header, Some(key), &mut input, &opts.limits, &mut sink)?;
+    opts.policy(&header, true)?;
     Ok((Report { header, manifest }, sink.files))
 }
 

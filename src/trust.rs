@@ -1,16 +1,90 @@
-//! The local trust store: the only source of keys a signature may verify against (FORMAT.md §5
-//! step 2). A key carried in, or named by, an archive is never trusted for that reason.
+//! The local trust store and its policy: the only source of keys a signature may verify against
+//! (FORMAT.md §5 step 2). A key carried in, or named by, an archive is never trusted for that reason.
+//!
+//! A trust store is a set of `.pub` keys, optionally with a policy (`policy.toml` in a trust
+//! directory) that scopes each key to model-name patterns and requires k distinct trusted signers
+//! for some models:
+//!
+//! ```toml
+//! # A key trusted only for iris models (by key id, or by file name in the directory).
+//! [[key]]
+//! id = "8b0069155084958797ed1ba68d9da908"
+//! models = ["iris-*"]
+//!
+//! # Fraud models need two distinct trusted signers.
+//! [[threshold]]
+//! models = ["fraud/*"]
+//! signers = 2
+//! ```
+//!
+//! A key the policy does not mention is trusted for every model. Patterns use `*` (any run of
+//! characters, `/` included) and `?` (one character).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::error::{IoContext, KeyError, Result};
+use crate::error::{IoContext, KeyError, Result, TrustError};
 use crate::keys::{KeyId, PublicKey};
 
-/// Trusted signing keys, by key id.
+/// The policy file's name inside a trust directory.
+pub const POLICY_FILE: &str = "policy.toml";
+/// Largest policy file read.
+const MAX_POLICY_BYTES: u64 = 1 << 20;
+
+/// Trusted signing keys, by key id, with their scopes and the signer thresholds.
 #[derive(Clone, Debug, Default)]
 pub struct TrustStore {
     keys: BTreeMap<KeyId, PublicKey>,
+    scopes: BTreeMap<KeyId, Vec<String>>,
+    thresholds: Vec<(Vec<String>, usize)>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    #[serde(default)]
+    key: Vec<KeyRule>,
+    #[serde(default)]
+    threshold: Vec<ThresholdRule>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyRule {
+    id: Option<String>,
+    file: Option<String>,
+    models: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThresholdRule {
+    models: Vec<String>,
+    signers: usize,
+}
+
+/// Matches `name` against a glob with `*` and `?`.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    // Iterative matching with backtracking to the last `*`: linear space, no recursion.
+    let (mut pi, mut ni, mut star, mut mark) = (0usize, 0usize, None::<usize>, 0usize);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
 }
 
 impl TrustStore {
@@ -19,13 +93,25 @@ impl TrustStore {
         TrustStore::default()
     }
 
-    /// Trusts one key.
+    /// Trusts one key for every model.
     pub fn add(&mut self, key: PublicKey) {
         self.keys.insert(key.key_id(), key);
     }
 
+    /// Trusts one key for the models matching `patterns` only.
+    pub fn add_scoped(&mut self, key: PublicKey, patterns: Vec<String>) {
+        let id = key.key_id();
+        self.keys.insert(id, key);
+        self.scopes.insert(id, patterns);
+    }
+
+    /// Requires `signers` distinct trusted signers for models matching `patterns`.
+    pub fn require_signers(&mut self, patterns: Vec<String>, signers: usize) {
+        self.thresholds.push((patterns, signers));
+    }
+
     /// Adds a `.pub` file, or every `*.pub` file in a directory (not recursing, not following
-    /// symlinked entries).
+    /// symlinked entries) together with the directory's `policy.toml` if present.
     pub fn add_path(&mut self, path: &Path) -> Result<()> {
         let meta = std::fs::metadata(path)
             .context(|| format!("reading trust store {}", path.display()))?;
@@ -33,24 +119,56 @@ impl TrustStore {
             self.add(PublicKey::read(path)?);
             return Ok(());
         }
-        let mut found = 0;
-        let mut entries: Vec<_> = std::fs::read_dir(path)
-            .context(|| format!("listing {}", path.display()))?
-            .collect::<std::io::Result<_>>()
-            .context(|| format!("listing {}", path.display()))?;
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let p = e.path();
-            let ft = e
-                .file_type()
-                .context(|| format!("reading {}", p.display()))?;
-            if ft.is_file() && p.extension().is_some_and(|x| x == "pub") {
-                self.add(PublicKey::read(&p)?);
-                found += 1;
+        let mut by_file: BTreeMap<String, KeyId> = BTreeMap::new();
+        for p in list_pub_files(path)? {
+            let key = PublicKey::read(&p)?;
+            if let Some(name) = p.file_name().and_then(|n| n.to_str()) {
+                by_file.insert(name.to_owned(), key.key_id());
             }
+            self.add(key);
         }
-        if found == 0 {
+        if by_file.is_empty() {
             return Err(KeyError::EmptyTrustStore { path: path.into() }.into());
+        }
+        let policy_path = path.join(POLICY_FILE);
+        if policy_path.exists() {
+            self.load_policy(&policy_path, &by_file)?;
+        }
+        Ok(())
+    }
+
+    fn load_policy(&mut self, path: &Path, by_file: &BTreeMap<String, KeyId>) -> Result<()> {
+        let text = read_policy(path)?;
+        let bad = |detail: String| TrustError::BadPolicy {
+            path: path.into(),
+            detail,
+        };
+        let policy: PolicyFile = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        for rule in policy.key {
+            let id = match (&rule.id, &rule.file) {
+                (Some(id), None) => *self
+                    .keys
+                    .keys()
+                    .find(|k| k.to_string() == id.to_lowercase())
+                    .ok_or_else(|| bad(format!("key id {id} is not in the trust directory")))?,
+                (None, Some(f)) => *by_file
+                    .get(f)
+                    .ok_or_else(|| bad(format!("key file {f} is not in the trust directory")))?,
+                _ => return Err(bad("each [[key]] needs exactly one of id or file".into()).into()),
+            };
+            if rule.models.is_empty() {
+                return Err(bad(format!(
+                    "key {id} has an empty models list; remove the key instead"
+                ))
+                .into());
+            }
+            self.scopes.entry(id).or_default().extend(rule.models);
+        }
+        for t in policy.threshold {
+            if t.signers == 0 || t.models.is_empty() {
+                return Err(bad("a [[threshold]] needs models and signers >= 1".into()).into());
+            }
+            self.thresholds.push((t.models, t.signers));
         }
         Ok(())
     }
@@ -58,6 +176,33 @@ impl TrustStore {
     /// The trusted key with this id.
     pub fn get(&self, id: &KeyId) -> Option<&PublicKey> {
         self.keys.get(id)
+    }
+
+    /// The trusted key with this id, if it is trusted for `model`.
+    pub fn get_for(&self, id: &KeyId, model: &str) -> Option<&PublicKey> {
+        let key = self.keys.get(id)?;
+        match self.scopes.get(id) {
+            Some(patterns) if !patterns.iter().any(|p| glob_match(p, model)) => None,
+            _ => Some(key),
+        }
+    }
+
+    /// The patterns a key is scoped to (`["*"]` when unscoped).
+    pub fn scopes_of(&self, id: &KeyId) -> Vec<String> {
+        self.scopes
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| vec!["*".into()])
+    }
+
+    /// How many distinct trusted signers `model` needs (the largest matching threshold, at least 1).
+    pub fn required_signers(&self, model: &str) -> usize {
+        self.thresholds
+            .iter()
+            .filter(|(ps, _)| ps.iter().any(|p| glob_match(p, model)))
+            .map(|(_, n)| *n)
+            .max()
+            .unwrap_or(1)
     }
 
     /// True when no key is trusted.
@@ -68,5 +213,161 @@ impl TrustStore {
     /// The trusted keys.
     pub fn keys(&self) -> impl Iterator<Item = &PublicKey> {
         self.keys.values()
+    }
+
+    /// The thresholds, as (patterns, signers).
+    pub fn thresholds(&self) -> &[(Vec<String>, usize)] {
+        &self.thresholds
+    }
+}
+
+fn read_policy(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).context(|| format!("opening {}", path.display()))?;
+    let mut text = String::new();
+    f.take(MAX_POLICY_BYTES + 1)
+        .read_to_string(&mut text)
+        .context(|| format!("reading {}", path.display()))?;
+    if text.len() as u64 > MAX_POLICY_BYTES {
+        return Err(TrustError::BadPolicy {
+            path: path.into(),
+            detail: format!("larger than {MAX_POLICY_BYTES} bytes"),
+        }
+        .into());
+    }
+    Ok(text)
+}
+
+fn list_pub_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .context(|| format!("listing {}", dir.display()))?
+        .collect::<std::io::Result<_>>()
+        .context(|| format!("listing {}", dir.display()))?;
+    entries.sort_by_key(|e| e.file_name());
+    let mut out = Vec::new();
+    for e in entries {
+        let p = e.path();
+        let ft = e
+            .file_type()
+            .context(|| format!("reading {}", p.display()))?;
+        if ft.is_file() && p.extension().is_some_and(|x| x == "pub") {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+/// The default trust directory: `MODELSEAL_TRUST` if set, else `<config dir>/modelseal/trust`.
+pub fn default_dir() -> Option<PathBuf> {
+    match std::env::var_os("MODELSEAL_TRUST") {
+        Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
+        _ => dirs::config_dir().map(|d| d.join("modelseal").join("trust")),
+    }
+}
+
+/// Adds a public key to a trust directory as `<key id>.pub`, scoped to `models` when given.
+pub fn dir_add(dir: &Path, key_file: &Path, models: &[String]) -> Result<KeyId> {
+    let key = PublicKey::read(key_file)?;
+    let id = key.key_id();
+    std::fs::create_dir_all(dir).context(|| format!("creating {}", dir.display()))?;
+    let target = dir.join(format!("{id}.pub"));
+    let body = format!("# trusted modelseal signing key {id}\n{}\n", key.to_line());
+    write_atomic(&target, body.as_bytes())?;
+    if !models.is_empty() {
+        let policy = dir.join(POLICY_FILE);
+        let mut text = if policy.exists() {
+            read_policy(&policy)?
+        } else {
+            String::new()
+        };
+        let quoted: Vec<String> = models
+            .iter()
+            .map(|m| toml::Value::String(m.clone()).to_string())
+            .collect();
+        text.push_str(&format!(
+            "\n[[key]]\nid = \"{id}\"\nmodels = [{}]\n",
+            quoted.join(", ")
+        ));
+        // Refuse to write a policy that would not load.
+        let _: PolicyFile = toml::from_str(&text).map_err(|e| TrustError::BadPolicy {
+            path: policy.clone(),
+            detail: e.to_string(),
+        })?;
+        write_atomic(&policy, text.as_bytes())?;
+    }
+    Ok(id)
+}
+
+/// Removes a key (by id) from a trust directory, and its `[[key]]` rules from the policy.
+pub fn dir_remove(dir: &Path, id: &str) -> Result<PathBuf> {
+    let id = id.to_lowercase();
+    let mut removed = None;
+    for p in list_pub_files(dir)? {
+        if PublicKey::read(&p)?.key_id().to_string() == id {
+            std::fs::remove_file(&p).context(|| format!("removing {}", p.display()))?;
+            removed = Some(p);
+        }
+    }
+    let removed = removed.ok_or_else(|| TrustError::UnknownKey { id: id.clone() })?;
+    let policy = dir.join(POLICY_FILE);
+    if policy.exists() {
+        let text = read_policy(&policy)?;
+        let mut value: toml::Table = toml::from_str(&text).map_err(|e| TrustError::BadPolicy {
+            path: policy.clone(),
+            detail: e.to_string(),
+        })?;
+        if let Some(toml::Value::Array(keys)) = value.get_mut("key") {
+            keys.retain(|k| {
+                k.get("id").and_then(|v| v.as_str()).map(str::to_lowercase) != Some(id.clone())
+            });
+        }
+        write_atomic(
+            &policy,
+            toml::to_string(&value)
+                .map_err(|e| TrustError::BadPolicy {
+                    path: policy.clone(),
+                    detail: e.to_string(),
+                })?
+                .as_bytes(),
+        )?;
+    }
+    Ok(removed)
+}
+
+/// Writes a file by renaming a complete temporary file over it.
+pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".modelseal-")
+        .tempfile_in(dir)
+        .context(|| format!("writing {}", path.display()))?;
+    tmp.write_all(data)
+        .and_then(|_| tmp.as_file().sync_all())
+        .context(|| format!("writing {}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| crate::Error::io(format!("writing {}", path.display()), e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("iris-*", "iris-tree"));
+        assert!(!glob_match("iris-*", "fraud-detector"));
+        assert!(glob_match("fraud/*", "fraud/eu/v2"));
+        assert!(glob_match("*", "anything"));
+        assert!(glob_match("m?del", "model"));
+        assert!(!glob_match("iris", "iris-tree"));
+        assert!(glob_match("*-tree", "iris-tree"));
+        assert!(!glob_match("a*b*c", "aXbY"));
+        // Pathological patterns stay linear.
+        assert!(!glob_match(&"*a".repeat(50), &"a".repeat(40)));
     }
 }

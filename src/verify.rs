@@ -8,7 +8,7 @@
 use std::io::Read;
 
 use crate::crypto::sign;
-use crate::error::{Error, FormatError, IoContext, Result, VerifyError};
+use crate::error::{Error, FormatError, IoContext, Result, TrustError, VerifyError};
 use crate::format::{self, Header, SignatureEntry, PREFIX_LEN, SIGNATURE_ENTRY_LEN};
 use crate::keys::KeyId;
 use crate::limits::Limits;
@@ -98,6 +98,11 @@ impl UnverifiedHeader {
         &self.header
     }
 
+    /// The bytes the signatures cover: the file from offset 0 to the end of the header.
+    pub fn signed_bytes(&self) -> &[u8] {
+        &self.signed
+    }
+
     /// The signature entries as parsed.
     pub fn signatures(&self) -> &[SignatureEntry] {
         &self.signatures
@@ -120,12 +125,22 @@ impl UnverifiedHeader {
                 .into());
             }
         }
-        // Step 2: "The header's `signer` must be the id of a key in the caller's trust store."
+        // Step 2: "The header's `signer` must be the id of a key in the caller's trust store", and
+        // the policy must trust it for this model name.
         let signer = KeyId(self.header.signer);
-        let key = trust
-            .get(&signer)
-            .ok_or_else(|| VerifyError::UntrustedSigner {
+        let model = self.header.model_name.as_str();
+        if trust.get(&signer).is_none() {
+            return Err(VerifyError::UntrustedSigner {
                 key_id: signer.to_string(),
+            }
+            .into());
+        }
+        let key = trust
+            .get_for(&signer, model)
+            .ok_or_else(|| TrustError::UntrustedForModel {
+                key_id: signer.to_string(),
+                model: model.to_owned(),
+                scopes: trust.scopes_of(&signer).join(", "),
             })?;
         // Step 3: its signature verifies strictly under the trusted key.
         let entry = self
@@ -141,18 +156,34 @@ impl UnverifiedHeader {
             }
             .into());
         }
-        // Step 4: every other signature by a trusted key verifies too.
+        // Step 4: every other signature by a trusted key verifies too; those trusted for this model
+        // count towards the policy's threshold. Keys are counted by id, and an id is a hash of the
+        // one canonical encoding of the key (non-canonical encodings are refused at import), so a
+        // key listed twice, or under two encodings, counts once (TUF CVE-2020-6174).
         let mut cosigners = Vec::new();
         for e in self.signatures.iter().filter(|e| e.key_id != signer.0) {
-            if let Some(k) = trust.get(&KeyId(e.key_id)) {
+            let id = KeyId(e.key_id);
+            if let Some(k) = trust.get(&id) {
                 if !sign::verify_header(k.verifying_key(), &self.signed, &e.signature) {
                     return Err(VerifyError::BadSignature {
-                        key_id: hex::encode(e.key_id),
+                        key_id: id.to_string(),
                     }
                     .into());
                 }
-                cosigners.push(KeyId(e.key_id));
+                if trust.get_for(&id, model).is_some() {
+                    cosigners.push(id);
+                }
             }
+        }
+        let required = trust.required_signers(model);
+        let found = 1 + cosigners.len();
+        if found < required {
+            return Err(TrustError::TooFewSignatures {
+                model: model.to_owned(),
+                required,
+                found,
+            }
+            .into());
         }
         // §7 step 6: expiry, against the caller's clock.
         if let Some(exp) = self.header.expires {

@@ -8,7 +8,9 @@ fn ms(dir: &Path) -> Command {
     let mut c = Command::cargo_bin("modelseal").unwrap();
     c.current_dir(dir)
         .env_remove("MODELSEAL_TRUST")
-        .env_remove("SOURCE_DATE_EPOCH");
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env("XDG_STATE_HOME", dir.join(".state"))
+        .env("XDG_CONFIG_HOME", dir.join(".config"));
     c
 }
 

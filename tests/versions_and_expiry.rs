@@ -63,9 +63,8 @@ fn expiry_is_checked_against_the_callers_clock() {
     let bytes = std::fs::read(&archive).unwrap();
     let trust = w.trust();
     let at = |now| ReadOptions {
-        trust: &trust,
-        limits: Default::default(),
         now,
+        ..ReadOptions::new(&trust)
     };
     assert!(open::verify_reader(&bytes[..], &at(CREATED + 99)).is_ok());
     for now in [CREATED + 100, CREATED + 101, u64::MAX] {

@@ -123,11 +123,17 @@ pub fn ciphertext_len(len: u64) -> Option<u64> {
 /// Under `cfg(fuzzing)` (set only by cargo-fuzz) this is a null cipher with a zero tag, so that the
 /// fuzzer reaches the decompression, tar and manifest layers behind the AEAD, as rustls' fuzzing
 /// crypto provider does. The `modelseal` binary refuses to compile with `cfg(fuzzing)`.
-fn seal_chunk(key: &aead::LessSafeKey, nonce: aead::Nonce, buf: &mut [u8]) -> io::Result<[u8; TAG_SIZE]> {
+fn seal_chunk(
+    key: &aead::LessSafeKey,
+    nonce: aead::Nonce,
+    buf: &mut [u8],
+) -> io::Result<[u8; TAG_SIZE]> {
     if crate::FUZZING {
         return Ok([0u8; TAG_SIZE]);
     }
-    let tag = key.seal_in_place_separate_tag(nonce, aead::Aad::empty(), buf).map_err(|_| io::Error::other("AES-GCM seal failed"))?;
+    let tag = key
+        .seal_in_place_separate_tag(nonce, aead::Aad::empty(), buf)
+        .map_err(|_| io::Error::other("AES-GCM seal failed"))?;
     let mut out = [0u8; TAG_SIZE];
     out.copy_from_slice(tag.as_ref());
     Ok(out)
@@ -139,7 +145,9 @@ fn open_chunk(key: &aead::LessSafeKey, nonce: aead::Nonce, buf: &mut [u8]) -> Op
     if crate::FUZZING {
         return buf.len().checked_sub(TAG_SIZE);
     }
-    key.open_in_place(nonce, aead::Aad::empty(), buf).ok().map(|p| p.len())
+    key.open_in_place(nonce, aead::Aad::empty(), buf)
+        .ok()
+        .map(|p| p.len())
 }
 
 /// Streaming encryptor: writes `salt || commitment`, then one chunk per 16 KiB of input, and the
@@ -199,7 +207,11 @@ impl<W: Write> Encryptor<W> {
             })
             .into_io());
         }
-        let tag = seal_chunk(&self.keys.key, chunk_nonce(&self.keys.base_nonce, self.index), &mut self.buf)?;
+        let tag = seal_chunk(
+            &self.keys.key,
+            chunk_nonce(&self.keys.base_nonce, self.index),
+            &mut self.buf,
+        )?;
         self.buf.extend_from_slice(&tag);
         self.inner.write_all(&self.buf)?;
         self.buf.clear();
@@ -442,7 +454,7 @@ pub fn raw_encrypt_for_tests(
     );
     let mut out = Vec::new();
     let mut chunks: Vec<&[u8]> = plaintext.chunks(CHUNK_SIZE).collect();
-    if plaintext.len() % CHUNK_SIZE == 0 {
+    if plaintext.len().is_multiple_of(CHUNK_SIZE) {
         chunks.push(&[]);
     }
     for (i, c) in chunks.into_iter().enumerate() {

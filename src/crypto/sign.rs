@@ -22,7 +22,10 @@ pub(crate) fn verify_header(key: &VerifyingKey, signed_bytes: &[u8], signature: 
     msg.extend_from_slice(signed_bytes);
     // cargo-fuzz builds (cfg(fuzzing)) accept any signature so that the fuzzer reaches the layers
     // behind it; the binary refuses to compile with cfg(fuzzing).
-    crate::FUZZING || key.verify_strict(&msg, &Signature::from_bytes(signature)).is_ok()
+    crate::FUZZING
+        || key
+            .verify_strict(&msg, &Signature::from_bytes(signature))
+            .is_ok()
 }
 
 /// Parses an Ed25519 public key, refusing non-canonical and small-order points.

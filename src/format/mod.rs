@@ -204,7 +204,7 @@ impl Header {
                 self.manifest_size
             )));
         }
-        if self.tar_size % 512 != 0 {
+        if !self.tar_size.is_multiple_of(512) {
             return Err(inconsistent(format!(
                 "tar_size {} is not a multiple of 512",
                 self.tar_size

@@ -123,12 +123,32 @@ impl World {
     /// Opens archive bytes, written to a file, into a directory; asserts that a failure leaves
     /// nothing new on disk, and returns the error.
     pub fn open_bytes_to_dir_err(&self, archive: &[u8]) -> Error {
+        self.open_bytes_to_dir_err_with(archive, None)
+    }
+
+    /// [`World::open_bytes_to_dir_err`] with anti-rollback state.
+    pub fn open_bytes_to_dir_err_with(
+        &self,
+        archive: &[u8],
+        state: Option<&modelseal::state::RollbackState>,
+    ) -> Error {
         let file = self.path("under-test.mseal");
         std::fs::write(&file, archive).unwrap();
         let before = listing(self.dir.path());
-        let err = self
-            .open_as_reader(&file, "out-under-test")
-            .expect_err("archive must be refused");
+        let trust = self.trust();
+        let opts = ReadOptions {
+            now: CREATED + 10,
+            state,
+            ..ReadOptions::new(&trust)
+        };
+        let err = open::open_file(
+            &file,
+            Decryption::Identity(&self.reader),
+            &self.path("out-under-test"),
+            &opts,
+            Default::default(),
+        )
+        .expect_err("archive must be refused");
         assert_eq!(
             listing(self.dir.path()),
             before,

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use modelseal::error::{ModelError, UsageError};
+use modelseal::error::{ModelError, TrustError, UsageError};
 use modelseal::keys::{PublicKey, SecretKey, SharedKey};
 use modelseal::manifest::ModelName;
 use modelseal::models::{self, tree, VersionPolicy};
@@ -103,6 +103,30 @@ enum Command {
         /// The archive.
         archive: PathBuf,
     },
+    /// Add a signature to an existing archive (for k-of-n policies); the payload is not touched.
+    Sign {
+        /// Add a signature (the only mode).
+        #[arg(long, required = true)]
+        add: bool,
+        /// The co-signer's secret key.
+        #[arg(
+            short = 'k',
+            long = "key",
+            env = "MODELSEAL_SIGNING_KEY_FILE",
+            value_name = "KEY.key"
+        )]
+        key: PathBuf,
+        /// The archive, rewritten in place atomically.
+        archive: PathBuf,
+    },
+    /// Manage a trust directory: trusted signer keys and their model-name scopes.
+    Trust {
+        /// The trust directory (default: MODELSEAL_TRUST, else the platform config directory).
+        #[arg(long, value_name = "DIR", global = true)]
+        dir: Option<PathBuf>,
+        #[command(subcommand)]
+        action: TrustAction,
+    },
     /// Train a decision tree (linfa-trees) and seal it with a full manifest.
     Train(TrainArgs),
     /// Load a sealed tree after every check passed, and predict.
@@ -125,17 +149,78 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum TrustAction {
+    /// Trust a signer's .pub, optionally only for model names matching --models patterns.
+    Add {
+        /// The signer's public key.
+        key: PathBuf,
+        /// Model-name patterns (`iris-*`, `fraud/*`); repeatable. Default: every model.
+        #[arg(long = "models", value_name = "PATTERN")]
+        models: Vec<String>,
+    },
+    /// List trusted keys, their scopes and the signer thresholds.
+    List,
+    /// Stop trusting a key.
+    Remove {
+        /// The key id (as `trust list` prints it).
+        key_id: String,
+    },
+}
+
 #[derive(Args)]
 struct TrustArgs {
-    /// Trusted signer keys: a .pub file or a directory of them; repeatable.
-    #[arg(
-        short = 't',
-        long = "trust",
-        env = "MODELSEAL_TRUST",
-        value_name = "TRUST",
-        required = true
-    )]
+    /// Trusted signer keys: a .pub file or a directory of them (with its policy.toml); repeatable.
+    /// Default: MODELSEAL_TRUST, else the `modelseal trust` directory.
+    #[arg(short = 't', long = "trust", value_name = "TRUST")]
     trust: Vec<PathBuf>,
+    /// Anti-rollback state file (default: the per-user state directory).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_state")]
+    state: Option<PathBuf>,
+    /// Do not check or record anti-rollback state.
+    #[arg(long = "no-state")]
+    no_state: bool,
+    /// Refuse a model version below this.
+    #[arg(long = "min-version", value_name = "SEMVER")]
+    min_version: Option<String>,
+}
+
+/// The trust store and the anti-rollback state of one command.
+struct Policy {
+    store: TrustStore,
+    state: Option<modelseal::state::RollbackState>,
+    min_version: Option<semver::Version>,
+}
+
+impl TrustArgs {
+    fn load(&self) -> Result<Policy, Error> {
+        let state = match (&self.state, self.no_state) {
+            (_, true) => None,
+            (Some(p), false) => Some(modelseal::state::RollbackState::at(p)),
+            (None, false) => modelseal::state::RollbackState::default_path()
+                .map(modelseal::state::RollbackState::at),
+        };
+        let min_version = self
+            .min_version
+            .as_deref()
+            .map(modelseal::manifest::parse_version)
+            .transpose()?;
+        Ok(Policy {
+            store: load_trust(&self.trust)?,
+            state,
+            min_version,
+        })
+    }
+}
+
+impl Policy {
+    fn options(&self) -> ReadOptions<'_> {
+        ReadOptions {
+            state: self.state.as_ref(),
+            min_version: self.min_version.clone(),
+            ..ReadOptions::new(&self.store)
+        }
+    }
 }
 
 #[derive(Args)]
@@ -295,14 +380,69 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Keygen { output, shared } => keygen(&output, shared),
         Command::Seal(args) => seal_cmd(args),
         Command::Train(args) => train_cmd(args),
+        Command::Sign {
+            add: _,
+            key,
+            archive,
+        } => {
+            let signer = SecretKey::read(&key)?;
+            let h = modelseal::cosign::add_signature(&archive, &signer, &Limits::default())?;
+            println!(
+                "added a signature by {} to {} ({} {})",
+                signer.public().key_id(),
+                archive.display(),
+                h.model_name,
+                h.model_version
+            );
+            Ok(())
+        }
+        Command::Trust { dir, action } => {
+            let dir = dir
+                .or_else(modelseal::trust::default_dir)
+                .ok_or(TrustError::NoTrustStore)?;
+            match action {
+                TrustAction::Add { key, models } => {
+                    let id = modelseal::trust::dir_add(&dir, &key, &models)?;
+                    let scope = if models.is_empty() {
+                        "every model".to_string()
+                    } else {
+                        models.join(", ")
+                    };
+                    println!("trusting {id} in {} for {scope}", dir.display());
+                }
+                TrustAction::Remove { key_id } => {
+                    let removed = modelseal::trust::dir_remove(&dir, &key_id)?;
+                    println!("removed {}", removed.display());
+                }
+                TrustAction::List => {
+                    let mut store = TrustStore::new();
+                    store.add_path(&dir)?;
+                    println!("trust directory {}", dir.display());
+                    for k in store.keys() {
+                        println!(
+                            "  {}  models: {}",
+                            k.key_id(),
+                            store.scopes_of(&k.key_id()).join(", ")
+                        );
+                    }
+                    for (patterns, n) in store.thresholds() {
+                        println!(
+                            "  threshold: {n} distinct signers for {}",
+                            patterns.join(", ")
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
         Command::Verify {
             trust,
             key,
             json,
             archive,
         } => {
-            let store = load_trust(&trust.trust)?;
-            let opts = ReadOptions::new(&store);
+            let policy = trust.load()?;
+            let opts = policy.options();
             match key.load()? {
                 None => {
                     let report = open::verify_file(&archive, &opts)?;
@@ -324,8 +464,8 @@ fn run(cli: Cli) -> Result<(), Error> {
             expect,
             archive,
         } => {
-            let store = load_trust(&trust.trust)?;
-            let opts = ReadOptions::new(&store);
+            let policy = trust.load()?;
+            let opts = policy.options();
             let k = key.require()?;
             let expect = expect
                 .iter()
@@ -389,8 +529,8 @@ fn run(cli: Cli) -> Result<(), Error> {
             json,
             archive,
         } => {
-            let store = load_trust(&trust.trust)?;
-            let opts = ReadOptions::new(&store);
+            let policy = trust.load()?;
+            let opts = policy.options();
             let k = key.require()?;
             let file = std::io::BufReader::new(open_file(&archive)?);
             let (model, manifest) = models::open_model::<tree::Tree, _>(
@@ -447,8 +587,15 @@ fn keygen(prefix: &Path, shared: bool) -> Result<(), Error> {
     Ok(())
 }
 
+/// The trust store from -t, else MODELSEAL_TRUST, else the default trust directory.
 fn load_trust(paths: &[PathBuf]) -> Result<TrustStore, Error> {
     let mut store = TrustStore::new();
+    if paths.is_empty() {
+        match modelseal::trust::default_dir() {
+            Some(d) if d.exists() => store.add_path(&d)?,
+            _ => return Err(TrustError::NoTrustStore.into()),
+        }
+    }
     for p in paths {
         store.add_path(p)?;
     }
