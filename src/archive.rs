@@ -100,6 +100,20 @@ impl<W: Write> TarWriter<W> {
         self.pad(size).context(|| "writing the payload".into())
     }
 
+    /// The bytes a PAX header adds before an entry named `path` (0 when the name fits ustar).
+    pub(crate) fn pax_len(path: &str) -> u64 {
+        if path.len() > USTAR_NAME_LEN {
+            BLOCK as u64 + padded(pax_record(PAX_PATH_KEY, path).len() as u64).unwrap_or(u64::MAX)
+        } else {
+            0
+        }
+    }
+
+    /// The inner writer, without the end-of-archive blocks (for a stream continued elsewhere).
+    pub(crate) fn finish_without_end(self) -> W {
+        self.inner
+    }
+
     /// Writes the two zero blocks that end the archive.
     pub(crate) fn finish(mut self) -> Result<W> {
         self.inner

@@ -50,6 +50,7 @@ pub mod models;
 pub mod open;
 pub mod seal;
 pub mod state;
+mod stored;
 pub mod trust;
 pub mod verify;
 

@@ -6,6 +6,7 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
@@ -176,7 +177,7 @@ impl<R: Read> Read for DecoderErrors<R> {
 
 /// Steps 9-12 over the payload bytes that follow the signature block. `sink` receives each
 /// checked file; nothing is final until this returns `Ok`.
-fn process_payload<R: Read>(
+fn process_payload<R: Read + Send>(
     header: &Verified<Header>,
     key: Option<Decryption<'_>>,
     input: &mut R,
@@ -213,61 +214,30 @@ fn process_payload<R: Read>(
         let Some(file_key) = &file_key else {
             return Ok(None);
         };
-        // Step 9: decrypt chunk by chunk (the decryptor checks the commitment again).
-        let mut dec = chunked::Decryptor::new(
-            io::Cursor::new(prefix).chain(&mut hashed),
-            file_key,
-            PAYLOAD_CONTEXT,
-            limits.max_chunk_count,
-        )?;
-        // Step 10: decompress under limits; the stream may never exceed the signed tar size.
-        let manifest = match h.compression {
-            Compression::None => {
-                let mut tar = Exact::new(&mut dec, h.tar_size);
-                let m = archive::walk(&mut tar, h, limits, sink)?;
-                expect_end(&mut tar, h.tar_size)?;
-                m
-            }
-            Compression::Zstd => {
-                let mut z = zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(
-                    1 << 16,
-                    &mut dec,
-                ))
-                .map_err(archive::zstd_error)?
-                .single_frame();
-                z.window_log_max(limits.zstd_window_log_max)
-                    .map_err(archive::zstd_error)?;
-                let mut tar = Exact::new(DecoderErrors(z), h.tar_size);
-                // Step 11: the tar walk.
-                let m = archive::walk(&mut tar, h, limits, sink)?;
-                expect_end(&mut tar, h.tar_size)?;
-                // One frame, and nothing after it.
-                let mut rest = tar.into_inner().0.finish();
-                if !rest
-                    .fill_buf()
-                    .map_err(|e| Error::io("reading the payload", e))?
-                    .is_empty()
-                {
-                    return Err(ContentError::Decompression {
-                        detail: "data after the zstd frame".into(),
-                    }
-                    .into());
-                }
-                m
-            }
-        };
-        // The message ends here: the final short chunk must have been authenticated.
-        let mut probe = [0u8; 1];
-        let extra = dec
-            .read(&mut probe)
-            .map_err(|e| Error::io("reading the payload", e))?;
-        if extra != 0 || !dec.is_finished() {
-            return Err(ContentError::Decompression {
-                detail: "data after the compressed stream".into(),
-            }
-            .into());
-        }
-        Ok(Some(manifest))
+        // Steps 9-11 on two threads: this one decompresses, walks the tar, hashes and writes each
+        // file; the other reads, BLAKE3-hashes and decrypts, a bounded queue ahead.
+        let hashed = &mut hashed;
+        std::thread::scope(|s| {
+            let (tx, rx) = mpsc::sync_channel(PIPELINE_QUEUE);
+            let decrypting = s
+                .spawn(move || decrypt_stage(prefix, hashed, file_key, limits.max_chunk_count, tx));
+            let mut plain = ChannelReader {
+                rx,
+                buf: Vec::new(),
+                pos: 0,
+                failed: false,
+            };
+            let manifest = content_stage(&mut plain, h, limits, sink);
+            // Closing the queue stops the decrypting thread if it is still going.
+            drop(plain);
+            decrypting.join().map_err(|_| {
+                Error::io(
+                    "decrypting",
+                    io::Error::other("the decrypting thread panicked"),
+                )
+            })?;
+            manifest.map(Some)
+        })
     })();
     // Step 12: the digest over every payload byte. After a failure inside the payload, read the
     // rest of the signed length first: an altered payload is reported as such (FORMAT.md §6).
@@ -317,6 +287,144 @@ fn expect_end<R: Read>(tar: &mut Exact<R>, expected: u64) -> Result<()> {
     Ok(())
 }
 
+/// Plaintext blocks in flight between the two threads; bounds memory at ~4 MiB.
+const PIPELINE_QUEUE: usize = 4;
+const PIPELINE_BLOCK: usize = 1 << 20;
+
+/// The decrypting thread: step 9. Sends plaintext blocks; on an error, sends it and stops. The
+/// queue closes cleanly only after the final short chunk was authenticated.
+fn decrypt_stage<R: Read>(
+    prefix: [u8; chunked::PREFIX_SIZE],
+    hashed: &mut R,
+    file_key: &[u8; 32],
+    max_chunks: u64,
+    tx: mpsc::SyncSender<Result<Vec<u8>>>,
+) {
+    let mut dec = match chunked::Decryptor::new(
+        io::Cursor::new(prefix).chain(hashed),
+        file_key,
+        PAYLOAD_CONTEXT,
+        max_chunks,
+    ) {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = tx.send(Err(e));
+            return;
+        }
+    };
+    loop {
+        let mut block = vec![0u8; PIPELINE_BLOCK];
+        let mut filled = 0;
+        while filled < block.len() {
+            match dec.read(&mut block[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) => {
+                    let _ = tx.send(Err(Error::io("reading the payload", e)));
+                    return;
+                }
+            }
+        }
+        if filled == 0 {
+            return;
+        }
+        block.truncate(filled);
+        if tx.send(Ok(block)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads the plaintext blocks sent by the decrypting thread.
+struct ChannelReader {
+    rx: mpsc::Receiver<Result<Vec<u8>>>,
+    buf: Vec<u8>,
+    pos: usize,
+    failed: bool,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.failed {
+            return Err(io::Error::other("the payload failed to decrypt"));
+        }
+        while self.pos == self.buf.len() {
+            match self.rx.recv() {
+                Ok(Ok(block)) => {
+                    self.buf = block;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => {
+                    self.failed = true;
+                    return Err(e.into_io());
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Steps 10-11: decompress under limits (the stream may never exceed the signed tar size), walk
+/// the tar, and check that the message ends exactly there.
+fn content_stage(
+    plain: &mut ChannelReader,
+    h: &Header,
+    limits: &Limits,
+    sink: &mut dyn EntrySink,
+) -> Result<Manifest> {
+    let manifest = match h.compression {
+        Compression::None => {
+            let mut tar = Exact::new(&mut *plain, h.tar_size);
+            let m = archive::walk(&mut tar, h, limits, sink)?;
+            expect_end(&mut tar, h.tar_size)?;
+            m
+        }
+        Compression::Zstd => {
+            let mut z = zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(
+                1 << 16,
+                &mut *plain,
+            ))
+            .map_err(archive::zstd_error)?
+            .single_frame();
+            z.window_log_max(limits.zstd_window_log_max)
+                .map_err(archive::zstd_error)?;
+            let mut tar = Exact::new(DecoderErrors(z), h.tar_size);
+            let m = archive::walk(&mut tar, h, limits, sink)?;
+            expect_end(&mut tar, h.tar_size)?;
+            // One frame, and nothing after it.
+            let mut rest = tar.into_inner().0.finish();
+            if !rest
+                .fill_buf()
+                .map_err(|e| Error::io("reading the payload", e))?
+                .is_empty()
+            {
+                return Err(ContentError::Decompression {
+                    detail: "data after the zstd frame".into(),
+                }
+                .into());
+            }
+            m
+        }
+    };
+    // The message ends here: the final short chunk must have been authenticated.
+    let mut probe = [0u8; 1];
+    if plain
+        .read(&mut probe)
+        .map_err(|e| Error::io("reading the payload", e))?
+        != 0
+    {
+        return Err(ContentError::Decompression {
+            detail: "data after the compressed stream".into(),
+        }
+        .into());
+    }
+    Ok(manifest)
+}
+
 struct Discard;
 impl EntrySink for Discard {
     fn file(&mut self, _: &SafeRelPath, _: u64, data: &mut dyn Read) -> Result<()> {
@@ -327,7 +435,7 @@ impl EntrySink for Discard {
 
 /// Verifies an archive without any decryption key: header, trust, signatures, expiry, the
 /// payload's structure and its digest (FORMAT.md §7: steps 1-6, 9 and 12).
-pub fn verify_reader<R: Read>(mut input: R, opts: &ReadOptions<'_>) -> Result<Report> {
+pub fn verify_reader<R: Read + Send>(mut input: R, opts: &ReadOptions<'_>) -> Result<Report> {
     let unverified = read_header(&mut input, &opts.limits)?;
     let header = unverified.verify(opts.trust, opts.now)?;
     opts.policy(&header, false)?;
@@ -341,7 +449,7 @@ pub fn verify_reader<R: Read>(mut input: R, opts: &ReadOptions<'_>) -> Result<Re
 
 /// Verifies and also decrypts: every check of FORMAT.md §7 runs, including each file's size and
 /// SHA-256, but the files are discarded; returns the manifest. For `verify -i` and `inspect -i`.
-pub fn verify_decrypted<R: Read>(
+pub fn verify_decrypted<R: Read + Send>(
     mut input: R,
     key: Decryption<'_>,
     opts: &ReadOptions<'_>,
@@ -528,7 +636,7 @@ fn commit_dir(tmp: tempfile::TempDir, out_dir: &Path, force: bool) -> Result<()>
 /// Opens an archive into memory: the same checks as [`open_file`], for small models. Files are
 /// returned only after every check passed; their total size is bounded by the signed tar size and
 /// `max_bytes`.
-pub fn open_reader_to_memory<R: Read>(
+pub fn open_reader_to_memory<R: Read + Send>(
     mut input: R,
     key: Decryption<'_>,
     opts: &ReadOptions<'_>,

@@ -87,7 +87,17 @@ pub enum Source {
 }
 
 impl Source {
-    fn open(&self) -> Result<Box<dyn Read + '_>> {
+    /// The length of the bytes, as the file system or the buffer reports it now.
+    pub(crate) fn len(&self) -> Result<u64> {
+        match self {
+            Source::File(p) => Ok(std::fs::metadata(p)
+                .context(|| format!("reading {}", p.display()))?
+                .len()),
+            Source::Bytes(b) => Ok(b.len() as u64),
+        }
+    }
+
+    pub(crate) fn open(&self) -> Result<Box<dyn Read + Send + '_>> {
         match self {
             Source::File(p) => Ok(Box::new(
                 std::fs::File::open(p).context(|| format!("opening {}", p.display()))?,
@@ -96,7 +106,7 @@ impl Source {
         }
     }
 
-    fn display(&self) -> PathBuf {
+    pub(crate) fn display(&self) -> PathBuf {
         match self {
             Source::File(p) => p.clone(),
             Source::Bytes(_) => PathBuf::from("(in memory)"),
@@ -397,7 +407,7 @@ fn write_tar<W: Write>(
 
 /// Seals `inputs` into `out`, which must be empty and seekable. Nothing is written to `out` but the
 /// archive; the caller decides what to do with it on error.
-pub fn seal_to_writer<W: Write + Seek>(
+pub fn seal_to_writer<W: Write + Seek + Read + Send>(
     inputs: &[Input],
     opts: &SealOptions<'_>,
     mut out: W,
@@ -423,11 +433,18 @@ pub fn seal_to_writer<W: Write + Seek>(
         }
     }
 
-    // The manifest: every file hashed before the payload is written (the manifest comes first).
+    let compression = decide_compression(opts.compression, inputs)?;
+    // A stored payload is written in one pass that hashes as it goes (crate::stored); a compressed
+    // one needs every hash first, since the manifest leads the compressed stream.
+    let single_pass = compression == Compression::None;
     let mut files = Vec::with_capacity(inputs.len());
     for i in inputs {
         let what = i.source.display();
-        let (size, sha256) = hash(&mut i.source.open()?, &what)?;
+        let (size, sha256) = if single_pass {
+            (i.source.len()?, [0u8; 32])
+        } else {
+            hash(&mut i.source.open()?, &what)?
+        };
         let kind = crate::models::describe(i.source.open()?)
             .context(|| format!("reading {}", what.display()))?;
         files.push(FileEntry {
@@ -446,7 +463,7 @@ pub fn seal_to_writer<W: Write + Seek>(
             };
         }
     }
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         description: opts.description.clone(),
         files,
         metadata: opts.metadata.clone(),
@@ -470,7 +487,6 @@ pub fn seal_to_writer<W: Write + Seek>(
         }
         .into());
     }
-    let compression = decide_compression(opts.compression, inputs)?;
 
     // A fresh input key, wrapped to every recipient (FORMAT.md §4.2, §4.3).
     let file_key: Zeroizing<[u8; 32]> = crypto::random32();
@@ -523,14 +539,44 @@ pub fn seal_to_writer<W: Write + Seek>(
     out.write_all(&vec![0u8; payload_offset])
         .context(|| "writing the archive".into())?;
 
-    let p = write_payload(
-        &mut out,
-        &file_key,
-        compression,
-        &manifest_bytes,
-        &manifest,
-        inputs,
-    )?;
+    let p = if single_pass {
+        let sizes: Vec<u64> = manifest.files.iter().map(|f| f.size).collect();
+        let with_hashes = |m: &Manifest, hashes: &[[u8; 32]]| {
+            let mut m = m.clone();
+            for (f, h) in m.files.iter_mut().zip(hashes) {
+                f.sha256 = *h;
+            }
+            m
+        };
+        let s = crate::stored::write(
+            &mut out,
+            payload_offset as u64,
+            &file_key,
+            inputs,
+            &sizes,
+            manifest_bytes.len() as u64,
+            |hashes| Ok(with_hashes(&manifest, hashes).to_bytes(&opts.limits)?),
+        )?;
+        manifest = with_hashes(&manifest, &s.hashes);
+        header.manifest_sha256 = crypto::sha256(&s.manifest_bytes);
+        PayloadInfo {
+            salt: s.salt,
+            commitment: s.commitment,
+            tar_size: s.tar_size,
+            plaintext_size: s.tar_size,
+            ciphertext_size: s.ciphertext_size,
+            payload_digest: s.payload_digest,
+        }
+    } else {
+        write_payload(
+            &mut out,
+            &file_key,
+            compression,
+            &manifest_bytes,
+            &manifest,
+            inputs,
+        )?
+    };
 
     // The header, now complete, over its reserved place; then the signature.
     header.salt = p.salt;

@@ -150,6 +150,51 @@ fn open_chunk(key: &aead::LessSafeKey, nonce: aead::Nonce, buf: &mut [u8]) -> Op
         .map(|p| p.len())
 }
 
+/// Random-access chunk encryption for writers that produce chunks out of order (the single-pass
+/// stored payload writer). The caller must produce exactly the spec's chunking: full chunks at
+/// indices `0..n-1` and one final short (possibly empty) chunk at `n-1`, each sealed exactly once.
+pub struct ChunkSealer {
+    keys: MessageKeys,
+    salt: [u8; SALT_SIZE],
+}
+
+impl ChunkSealer {
+    /// A fresh random salt for `input_key`.
+    pub fn new(input_key: &[u8; KEY_SIZE], context: &[u8]) -> Self {
+        let mut salt = [0u8; SALT_SIZE];
+        super::fill_random(&mut salt);
+        ChunkSealer {
+            keys: derive(input_key, &salt, context),
+            salt,
+        }
+    }
+
+    /// `salt || commitment`: the first 56 bytes of the ciphertext.
+    pub fn prefix(&self) -> [u8; PREFIX_SIZE] {
+        let mut p = [0u8; PREFIX_SIZE];
+        p[..SALT_SIZE].copy_from_slice(&self.salt);
+        p[SALT_SIZE..].copy_from_slice(&self.keys.commitment);
+        p
+    }
+
+    /// Encrypts chunk `index` in place (at most 16 KiB of plaintext) and appends its tag.
+    pub fn seal(&self, index: u64, buf: &mut Vec<u8>) -> io::Result<()> {
+        if index >= HARD_MAX_CHUNK_COUNT || buf.len() > CHUNK_SIZE {
+            return Err(Error::from(DecryptError::TooManyChunks {
+                max: HARD_MAX_CHUNK_COUNT,
+            })
+            .into_io());
+        }
+        let tag = seal_chunk(
+            &self.keys.key,
+            chunk_nonce(&self.keys.base_nonce, index),
+            buf,
+        )?;
+        buf.extend_from_slice(&tag);
+        Ok(())
+    }
+}
+
 /// Streaming encryptor: writes `salt || commitment`, then one chunk per 16 KiB of input, and the
 /// final short chunk on [`Encryptor::finish`].
 pub struct Encryptor<W: Write> {

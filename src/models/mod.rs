@@ -320,7 +320,7 @@ pub fn check_typed<'m, M>(
 
 /// Opens an archive and returns the typed model inside, only after every check of the archive
 /// (FORMAT.md §7) and the version gate passed.
-pub fn open_model<M: DeserializeOwned, R: Read>(
+pub fn open_model<M: DeserializeOwned, R: Read + Send>(
     input: R,
     key: Decryption<'_>,
     opts: &ReadOptions<'_>,

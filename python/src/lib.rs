@@ -1,0 +1,534 @@
+//! `modelseal._modelseal`: the native half of the Python package.
+//!
+//! A thin layer over the `modelseal` crate, which stays the one place where the format, the checks
+//! and the cryptography live. Every function here converts Python arguments, releases the GIL while
+//! the crate works, and maps the crate's typed errors to the Python exceptions defined in
+//! `modelseal/errors.py`, with the CLI's message and hint.
+
+use std::collections::BTreeMap;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+
+use modelseal::error::{
+    Error, KeyError, ModelError, TrustError, UsageError, VerifyError,
+};
+use modelseal::format::{Header, Stanza};
+use modelseal::keys::{PublicKey, SecretKey, SharedKey};
+use modelseal::manifest::{Manifest, ModelName, SafeRelPath};
+use modelseal::open::{self, Decryption, ReadOptions};
+use modelseal::seal::{self, Details, Input, OutputOptions, Recipient, SealOptions, Source};
+use modelseal::trust::TrustStore;
+use modelseal::verify::rfc3339;
+use modelseal::{models, Limits};
+
+/// Which Python exception a crate error becomes. `sealing` turns malformed caller input (a bad
+/// model name, version, path or metadata) into `ValueError` instead of an archive `FormatError`.
+fn class_of(e: &Error, sealing: bool) -> (&'static str, Option<i32>) {
+    const EEXIST: i32 = 17;
+    match e {
+        Error::Io { source, .. } => ("OSError", source.raw_os_error()),
+        Error::Usage(UsageError::OutputExists { .. }) => ("FileExistsError", Some(EEXIST)),
+        Error::Usage(UsageError::InputChanged { .. }) => ("OSError", None),
+        Error::Usage(_) => ("ValueError", None),
+        Error::Format(_) if sealing => ("ValueError", None),
+        Error::Format(_) => ("FormatError", None),
+        Error::Key(KeyError::Exists { .. }) => ("FileExistsError", Some(EEXIST)),
+        Error::Key(_) => ("KeyFileError", None),
+        Error::Verify(VerifyError::UntrustedSigner { .. }) => ("UntrustedSignerError", None),
+        Error::Verify(VerifyError::Expired { .. }) => ("ExpiredError", None),
+        Error::Verify(_) => ("SignatureError", None),
+        Error::Decrypt(_) => ("DecryptionError", None),
+        Error::Content(_) if sealing => ("ValueError", None),
+        Error::Content(_) => ("UnsafeContentError", None),
+        Error::Model(ModelError::DisallowedGlobal { .. }) => ("DisallowedGlobalError", None),
+        Error::Model(
+            ModelError::LibraryVersionMismatch { .. }
+            | ModelError::EncodingMismatch { .. }
+            | ModelError::RequirementMismatch { .. }
+            | ModelError::RequirementMissing { .. },
+        ) => ("VersionMismatchError", None),
+        Error::Model(ModelError::BadInput { .. } | ModelError::Training { .. }) => {
+            ("ValueError", None)
+        }
+        Error::Model(_) => ("UnsafeContentError", None),
+        Error::Trust(TrustError::NoTrustStore) => ("ValueError", None),
+        Error::Trust(TrustError::BadPolicy { .. } | TrustError::UnknownKey { .. }) => {
+            ("KeyFileError", None)
+        }
+        Error::Trust(
+            TrustError::Rollback { .. }
+            | TrustError::Equivocation { .. }
+            | TrustError::BelowMinimumVersion { .. }
+            | TrustError::StateCorrupted { .. },
+        ) => ("RollbackError", None),
+        Error::Trust(_) => ("UntrustedSignerError", None),
+        _ if e.is_refusal() => ("RefusedError", None),
+        _ => ("OSError", None),
+    }
+}
+
+/// The Python exception instance for a crate error: `str(exc)` is the CLI's `error:` line,
+/// `exc.hint` its `hint:` line.
+fn exception<'py>(py: Python<'py>, e: &Error, sealing: bool) -> PyResult<Bound<'py, PyAny>> {
+    let (class, errno) = class_of(e, sealing);
+    py.import("modelseal.errors")?
+        .getattr("_from_rust")?
+        .call1((class, e.to_string(), e.hint(), errno))
+}
+
+fn to_py(py: Python<'_>, e: Error, sealing: bool) -> PyErr {
+    match exception(py, &e, sealing) {
+        Ok(exc) => PyErr::from_value(exc),
+        Err(import_failed) => import_failed,
+    }
+}
+
+fn usage(py: Python<'_>, u: UsageError) -> PyErr {
+    to_py(py, u.into(), true)
+}
+
+/// The trust store from `paths`, else `MODELSEAL_TRUST`, else the default trust directory: the
+/// CLI's `-t` rule.
+fn load_trust(paths: &[PathBuf]) -> Result<TrustStore, Error> {
+    let mut store = TrustStore::new();
+    if paths.is_empty() {
+        match modelseal::trust::default_dir() {
+            Some(d) if d.exists() => store.add_path(&d)?,
+            _ => return Err(TrustError::NoTrustStore.into()),
+        }
+    }
+    for p in paths {
+        store.add_path(p)?;
+    }
+    Ok(store)
+}
+
+/// `SOURCE_DATE_EPOCH` makes archives reproducible, as in the CLI.
+fn creation_time() -> Result<u64, Error> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => v.trim().parse().map_err(|_| {
+            UsageError::InvalidTime {
+                value: v.clone(),
+                detail: "SOURCE_DATE_EPOCH must be Unix seconds".into(),
+            }
+            .into()
+        }),
+        Err(_) => Ok(modelseal::now()),
+    }
+}
+
+enum OpeningKey {
+    Identity(SecretKey),
+    Shared(SharedKey),
+}
+
+impl OpeningKey {
+    fn read(identity: Option<&Path>, shared: Option<&Path>) -> Result<Option<Self>, Error> {
+        Ok(match (identity, shared) {
+            (Some(i), _) => Some(OpeningKey::Identity(SecretKey::read(i)?)),
+            (None, Some(s)) => Some(OpeningKey::Shared(SharedKey::read(s)?)),
+            (None, None) => None,
+        })
+    }
+
+    fn decryption(&self) -> Decryption<'_> {
+        match self {
+            OpeningKey::Identity(k) => Decryption::Identity(k),
+            OpeningKey::Shared(k) => Decryption::Shared(k),
+        }
+    }
+}
+
+fn both_keys_error() -> UsageError {
+    UsageError::InvalidMetadata {
+        value: "identity and shared_key".into(),
+        detail: "give one key to open the archive, not both".into(),
+    }
+}
+
+/// The verified header as the CLI's `--json` prints it, plus the verified signer.
+fn header_dict<'py>(py: Python<'py>, h: &Header) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let x25519 = h
+        .recipients
+        .iter()
+        .filter(|s| matches!(s, Stanza::X25519 { .. }))
+        .count();
+    d.set_item("signer", hex::encode(h.signer))?;
+    d.set_item("suite", h.suite.name())?;
+    d.set_item("model_name", &h.model_name)?;
+    d.set_item("model_version", &h.model_version)?;
+    d.set_item("created", rfc3339(h.created))?;
+    d.set_item("expires", h.expires.map(rfc3339))?;
+    let r = PyDict::new(py);
+    r.set_item("x25519", x25519)?;
+    r.set_item("shared_key", h.recipients.len() - x25519)?;
+    d.set_item("recipients", r)?;
+    d.set_item(
+        "compression",
+        format!("{:?}", h.compression).to_lowercase(),
+    )?;
+    d.set_item("tar_size", h.tar_size)?;
+    d.set_item("plaintext_size", h.plaintext_size)?;
+    d.set_item("ciphertext_size", h.ciphertext_size)?;
+    d.set_item("chunk_count", h.chunk_count)?;
+    d.set_item("payload_blake3", hex::encode(h.payload_digest))?;
+    d.set_item("manifest_sha256", hex::encode(h.manifest_sha256))?;
+    Ok(d)
+}
+
+fn reference_dict<'py>(
+    py: Python<'py>,
+    r: &Option<modelseal::manifest::Reference>,
+) -> PyResult<Option<Bound<'py, PyDict>>> {
+    r.as_ref()
+        .map(|r| {
+            let d = PyDict::new(py);
+            d.set_item("name", &r.name)?;
+            d.set_item("size", r.size)?;
+            d.set_item("sha256", hex::encode(r.sha256))?;
+            Ok(d)
+        })
+        .transpose()
+}
+
+/// The manifest as the CLI's `--json` prints it.
+fn manifest_dict<'py>(py: Python<'py>, m: &Manifest) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("name", m.name.as_str())?;
+    d.set_item("version", m.version.to_string())?;
+    d.set_item("description", &m.description)?;
+    d.set_item("created", rfc3339(m.created))?;
+    d.set_item("modelseal_version", &m.modelseal_version)?;
+    let files = PyList::empty(py);
+    for f in &m.files {
+        let e = PyDict::new(py);
+        e.set_item("path", f.path.as_str())?;
+        e.set_item("size", f.size)?;
+        e.set_item("sha256", hex::encode(f.sha256))?;
+        e.set_item("format", &f.kind.format)?;
+        e.set_item("pickle_protocol", f.kind.pickle_protocol)?;
+        e.set_item("pickle_globals", &f.kind.pickle_globals)?;
+        e.set_item("sklearn_version", &f.kind.sklearn_version)?;
+        files.append(e)?;
+    }
+    d.set_item("files", files)?;
+    d.set_item("metadata", &m.metadata)?;
+    d.set_item("metrics", &m.metrics)?;
+    d.set_item("train_data", reference_dict(py, &m.train_data)?)?;
+    d.set_item("source", reference_dict(py, &m.source)?)?;
+    d.set_item("requires", &m.requires)?;
+    d.set_item("class_names", &m.class_names)?;
+    d.set_item("feature_names", &m.feature_names)?;
+    let typed = m
+        .typed_model
+        .as_ref()
+        .map(|t| -> PyResult<_> {
+            let e = PyDict::new(py);
+            e.set_item("path", &t.path)?;
+            e.set_item("type", &t.type_name)?;
+            e.set_item("encoding", &t.encoding)?;
+            e.set_item("libraries", &t.libraries)?;
+            Ok(e)
+        })
+        .transpose()?;
+    d.set_item("typed_model", typed)?;
+    Ok(d)
+}
+
+/// What `verify` and `open_bytes` established: the header fields, `verified`, the signer and
+/// co-signers, and the manifest (None when the archive was not decrypted).
+fn report_dict<'py>(
+    py: Python<'py>,
+    report: &open::Report,
+    manifest: Option<&Manifest>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = header_dict(py, report.header.get())?;
+    d.set_item("verified", true)?;
+    d.set_item("verified_signer", report.header.signer().to_string())?;
+    let cosigners: Vec<String> = report
+        .header
+        .cosigners()
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    d.set_item("cosigners", cosigners)?;
+    d.set_item("manifest", manifest.map(|m| manifest_dict(py, m)).transpose()?)?;
+    Ok(d)
+}
+
+/// Seals in-memory files into `out_path`, signed with `signing_key` and encrypted to every
+/// recipient. The archive is written to a temporary file beside `out_path` and renamed into place
+/// only when complete. Returns the header and manifest as a dict.
+#[pyfunction]
+#[pyo3(signature = (
+    files, signing_key, recipients, shared_key, name, version, description, metadata, requires,
+    metrics, train_data, source, expires_unix, out_path, force
+))]
+#[allow(clippy::too_many_arguments)]
+fn seal_bytes<'py>(
+    py: Python<'py>,
+    files: Vec<(String, Bound<'py, PyBytes>)>,
+    signing_key: PathBuf,
+    recipients: Vec<PathBuf>,
+    shared_key: Option<PathBuf>,
+    name: String,
+    version: String,
+    description: String,
+    metadata: BTreeMap<String, String>,
+    requires: BTreeMap<String, String>,
+    metrics: BTreeMap<String, f64>,
+    train_data: Option<PathBuf>,
+    source: Option<PathBuf>,
+    expires_unix: Option<u64>,
+    out_path: PathBuf,
+    force: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let limits = Limits::default();
+    let mut inputs = Vec::with_capacity(files.len());
+    for (path, data) in &files {
+        let archive_path = SafeRelPath::parse(path, limits.max_path_bytes)
+            .map_err(|e| to_py(py, e.into(), true))?;
+        inputs.push(Input {
+            archive_path,
+            // The crate's `Source::Bytes` owns its bytes: one copy out of the Python object.
+            source: Source::Bytes(data.as_bytes().to_vec()),
+        });
+    }
+    drop(files);
+    inputs.sort_by(|a, b| {
+        a.archive_path
+            .as_str()
+            .as_bytes()
+            .cmp(b.archive_path.as_str().as_bytes())
+    });
+    if let Some(pair) = inputs
+        .windows(2)
+        .find(|p| p[0].archive_path == p[1].archive_path)
+    {
+        return Err(usage(
+            py,
+            UsageError::DuplicateInput {
+                path: pair[0].archive_path.to_string(),
+            },
+        ));
+    }
+    if inputs.is_empty() {
+        return Err(usage(py, UsageError::NoInputs));
+    }
+    let summary = py
+        .detach(move || -> Result<seal::SealSummary, Error> {
+            let signer = SecretKey::read(&signing_key)?;
+            let publics = recipients
+                .iter()
+                .map(|p| PublicKey::read(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let shared = shared_key.as_deref().map(SharedKey::read).transpose()?;
+            let mut to: Vec<Recipient<'_>> = publics.iter().map(Recipient::PublicKey).collect();
+            if let Some(s) = &shared {
+                to.push(Recipient::SharedKey(s));
+            }
+            let details = Details {
+                metrics,
+                train_data: train_data.as_deref().map(seal::reference).transpose()?,
+                source: source.as_deref().map(seal::reference).transpose()?,
+                requires,
+                ..Details::default()
+            };
+            let opts = SealOptions {
+                signer: &signer,
+                recipients: to,
+                name: ModelName::parse(&name)?,
+                version: modelseal::manifest::parse_version(&version)?,
+                description,
+                metadata,
+                created: creation_time()?,
+                expires: expires_unix,
+                compression: seal::CompressionChoice::Auto,
+                details,
+                limits,
+            };
+            seal::seal_file(
+                &inputs,
+                &opts,
+                &out_path,
+                OutputOptions {
+                    force,
+                    fsync: false,
+                },
+            )
+        })
+        .map_err(|e| to_py(py, e, true))?;
+    let d = header_dict(py, &summary.header)?;
+    d.set_item("manifest", manifest_dict(py, &summary.manifest)?)?;
+    Ok(d)
+}
+
+/// Opens an archive into memory. Every check runs in Rust before anything is returned: header,
+/// trust, signature, expiry, key unwrap and commitment, decryption, decompression, the tar walk,
+/// each file's size and SHA-256, the payload digest; then, when `allow_globals` is given, every
+/// pickle is re-walked statically and refused if it imports a global outside it (or differs from
+/// the signed manifest's record); then the `expect` requirements must match the manifest exactly.
+/// Returns `(report, [(archive_path, bytes), ...])`; `report["manifest"]` is the manifest.
+#[pyfunction]
+#[pyo3(signature = (
+    path, trust, identity=None, shared_key=None, allow_globals=None, expect=Vec::new(),
+    max_bytes=1u64 << 34
+))]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn open_bytes<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    trust: Vec<PathBuf>,
+    identity: Option<PathBuf>,
+    shared_key: Option<PathBuf>,
+    allow_globals: Option<Vec<String>>,
+    expect: Vec<(String, String)>,
+    max_bytes: u64,
+) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyList>)> {
+    if identity.is_some() && shared_key.is_some() {
+        return Err(usage(py, both_keys_error()));
+    }
+    if identity.is_none() && shared_key.is_none() {
+        return Err(usage(
+            py,
+            UsageError::InvalidMetadata {
+                value: "identity".into(),
+                detail: "opening needs identity= (a .key file) or shared_key=".into(),
+            },
+        ));
+    }
+    let (report, manifest, files) = py
+        .detach(move || -> Result<_, Error> {
+            let store = load_trust(&trust)?;
+            let key = OpeningKey::read(identity.as_deref(), shared_key.as_deref())?
+                .expect("one key was given");
+            let file = std::fs::File::open(&path).map_err(|e| Error::Io {
+                context: format!("opening {}", path.display()),
+                source: e,
+            })?;
+            let opts = ReadOptions::new(&store);
+            let (report, files) = open::open_reader_to_memory(
+                BufReader::with_capacity(1 << 20, file),
+                key.decryption(),
+                &opts,
+                max_bytes,
+            )?;
+            let manifest = report
+                .manifest
+                .clone()
+                .expect("opening with a key always yields the manifest");
+            if let Some(allow) = &allow_globals {
+                models::check_globals_in_memory(&manifest, &files, allow)?;
+            }
+            models::check_requirements(&manifest, &expect)?;
+            Ok((report, manifest, files))
+        })
+        .map_err(|e| to_py(py, e, false))?;
+    let d = report_dict(py, &report, Some(&manifest))?;
+    let out = PyList::empty(py);
+    for (p, data) in files {
+        out.append((p.as_str(), PyBytes::new(py, &data)))?;
+    }
+    Ok((d, out))
+}
+
+/// Verifies an archive: header, trust, signatures, expiry, the payload's structure and digest. With
+/// no key nothing is decrypted and `manifest` is None; with `identity` or `shared_key` the payload
+/// is decrypted and every file checked too (then discarded), and the manifest is returned.
+#[pyfunction]
+#[pyo3(signature = (path, trust, identity=None, shared_key=None))]
+fn verify<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    trust: Vec<PathBuf>,
+    identity: Option<PathBuf>,
+    shared_key: Option<PathBuf>,
+) -> PyResult<Bound<'py, PyDict>> {
+    if identity.is_some() && shared_key.is_some() {
+        return Err(usage(py, both_keys_error()));
+    }
+    let report = py
+        .detach(move || -> Result<open::Report, Error> {
+            let store = load_trust(&trust)?;
+            let key = OpeningKey::read(identity.as_deref(), shared_key.as_deref())?;
+            let file = std::fs::File::open(&path).map_err(|e| Error::Io {
+                context: format!("opening {}", path.display()),
+                source: e,
+            })?;
+            let input = BufReader::with_capacity(1 << 20, file);
+            let opts = ReadOptions::new(&store);
+            match &key {
+                Some(k) => open::verify_decrypted(input, k.decryption(), &opts),
+                None => open::verify_reader(input, &opts),
+            }
+        })
+        .map_err(|e| to_py(py, e, false))?;
+    report_dict(py, &report, report.manifest.as_ref())
+}
+
+/// Generates a key pair: `PREFIX.key` (secret, mode 0600, never overwriting) and `PREFIX.pub`.
+/// Returns `(key_path, pub_path)`.
+#[pyfunction]
+fn keygen(py: Python<'_>, prefix: PathBuf) -> PyResult<(PathBuf, PathBuf)> {
+    SecretKey::generate()
+        .write_pair(&prefix)
+        .map_err(|e| to_py(py, e, true))
+}
+
+/// Generates a shared key for CI recipients: `PREFIX.key`, mode 0600. Returns its path.
+#[pyfunction]
+fn keygen_shared(py: Python<'_>, prefix: PathBuf) -> PyResult<PathBuf> {
+    SharedKey::generate()
+        .write(&prefix)
+        .map_err(|e| to_py(py, e, true))
+}
+
+/// The key id of a `.pub` file, as `verify` reports `verified_signer`.
+#[pyfunction]
+fn key_id(py: Python<'_>, public_key: PathBuf) -> PyResult<String> {
+    PublicKey::read(&public_key)
+        .map(|k| k.key_id().to_string())
+        .map_err(|e| to_py(py, e, true))
+}
+
+/// The crate's allow-list rule: `global` equals a prefix or lies under it at a `.` boundary.
+#[pyfunction]
+fn global_allowed(global: &str, prefixes: Vec<String>) -> bool {
+    models::global_allowed(global, &prefixes)
+}
+
+/// The crate's `RequirementMismatch` refusal as a `VersionMismatchError` instance (not raised), so
+/// the Python version gate reports what `modelseal open --expect` reports.
+#[pyfunction]
+fn requirement_mismatch<'py>(
+    py: Python<'py>,
+    name: String,
+    required: String,
+    expected: String,
+) -> PyResult<Bound<'py, PyAny>> {
+    let e: Error = ModelError::RequirementMismatch {
+        name,
+        required,
+        expected,
+    }
+    .into();
+    exception(py, &e, false)
+}
+
+#[pymodule]
+fn _modelseal(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("MODELSEAL_VERSION", modelseal::VERSION)?;
+    m.add_function(wrap_pyfunction!(seal_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(open_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(verify, m)?)?;
+    m.add_function(wrap_pyfunction!(keygen, m)?)?;
+    m.add_function(wrap_pyfunction!(keygen_shared, m)?)?;
+    m.add_function(wrap_pyfunction!(key_id, m)?)?;
+    m.add_function(wrap_pyfunction!(global_allowed, m)?)?;
+    m.add_function(wrap_pyfunction!(requirement_mismatch, m)?)?;
+    Ok(())
+}
