@@ -74,9 +74,18 @@ fn class_of(e: &Error, sealing: bool) -> (&'static str, Option<i32>) {
 /// `exc.hint` its `hint:` line.
 fn exception<'py>(py: Python<'py>, e: &Error, sealing: bool) -> PyResult<Bound<'py, PyAny>> {
     let (class, errno) = class_of(e, sealing);
+    // The crate's hint for a format error speaks of a damaged archive, which is wrong when the
+    // caller's own name, version, path or metadata was refused while sealing.
+    let hint = match e {
+        Error::Format(_) | Error::Content(_) if sealing => {
+            "fix the model name (letters, digits, '.', '_', '/', '-'), the semver version, the file \
+             paths or the metadata given for sealing"
+        }
+        _ => e.hint(),
+    };
     py.import("modelseal.errors")?
         .getattr("_from_rust")?
-        .call1((class, e.to_string(), e.hint(), errno))
+        .call1((class, e.to_string(), hint, errno))
 }
 
 fn to_py(py: Python<'_>, e: Error, sealing: bool) -> PyErr {

@@ -5,6 +5,7 @@
 compile_error!("the modelseal binary must never be built with cfg(fuzzing): it disables signature and AEAD checks");
 
 mod demo;
+mod progress;
 mod render;
 
 use std::collections::BTreeMap;
@@ -28,6 +29,9 @@ use modelseal::{Error, Limits};
     about = "Seal a model and its manifest into one encrypted, signed archive; refuse anything that fails a check"
 )]
 struct Cli {
+    /// No progress bar.
+    #[arg(short = 'q', long, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -375,10 +379,11 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
+    let quiet = cli.quiet;
     match cli.command {
         Command::Demo => demo::run(),
         Command::Keygen { output, shared } => keygen(&output, shared),
-        Command::Seal(args) => seal_cmd(args),
+        Command::Seal(args) => seal_cmd(args, quiet),
         Command::Train(args) => train_cmd(args),
         Command::Sign {
             add: _,
@@ -475,6 +480,8 @@ fn run(cli: Cli) -> Result<(), Error> {
                 allow_globals,
                 expect,
             };
+            let size = std::fs::metadata(&archive).map(|m| m.len()).unwrap_or(0);
+            let bar = progress::Progress::start("opening", size, quiet);
             let report = open::open_file_checked(
                 &archive,
                 k.decryption(),
@@ -482,7 +489,9 @@ fn run(cli: Cli) -> Result<(), Error> {
                 &opts,
                 open::OpenOutput { force },
                 &checks,
-            )?;
+            );
+            drop(bar);
+            let report = report?;
             let h = report.header.get();
             let files = report.manifest.as_ref().map_or(0, |m| m.files.len());
             println!(
@@ -758,7 +767,7 @@ impl Sealing {
     }
 }
 
-fn seal_cmd(a: SealArgs) -> Result<(), Error> {
+fn seal_cmd(a: SealArgs, quiet: bool) -> Result<(), Error> {
     let s = a.s.load()?;
     let compression = match a.compression.as_str() {
         "zstd" => CompressionChoice::Zstd,
@@ -767,6 +776,9 @@ fn seal_cmd(a: SealArgs) -> Result<(), Error> {
     };
     let opts = s.options(&a.s, compression)?;
     let inputs = seal::collect_inputs(&a.inputs, &opts.limits)?;
+    let total: u64 = a.inputs.iter().map(|p| dir_size(p)).sum();
+    // Sealing reads every input byte about twice (hashing and payload, or payload and read-back).
+    let _bar = progress::Progress::start("sealing", total.saturating_mul(2), quiet);
     let summary = seal::seal_file(
         &inputs,
         &opts,
@@ -778,6 +790,16 @@ fn seal_cmd(a: SealArgs) -> Result<(), Error> {
     )?;
     render::sealed(&summary, &a.s.output, &s.signer);
     Ok(())
+}
+
+fn dir_size(p: &Path) -> u64 {
+    match std::fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => std::fs::read_dir(p)
+            .map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum())
+            .unwrap_or(0),
+        Ok(m) => m.len(),
+        Err(_) => 0,
+    }
 }
 
 /// The archive path of a trained tree.

@@ -1,0 +1,620 @@
+"""modelseal: seal a trained model into one archive that is signed by its author and encrypted to
+its recipients, and refuse to unpickle anything whose signature, hash, allowed globals or library
+versions do not check out.
+
+The API has the shape of joblib's::
+
+    import modelseal
+    modelseal.keygen("alice"); modelseal.keygen("bob")          # alice.key/.pub, bob.key/.pub
+    modelseal.dump(clf, "iris.mseal", signing_key="alice.key", recipients=["bob.pub"],
+                   name="iris-tree", version="1.0.0")
+    clf = modelseal.load("iris.mseal", trust=["alice.pub"], identity="bob.key")
+    info = modelseal.verify("iris.mseal", trust=["alice.pub"])  # no key needed
+
+Every archive check (format, trust, Ed25519 signature, expiry, decryption, each file's SHA-256)
+and the static walk of the pickle's imported globals run in Rust, in the ``modelseal`` crate that
+the ``modelseal`` CLI also uses. Failures raise a subclass of :class:`RefusedError` whose ``str()``
+and ``.hint`` are the CLI's ``error:`` and ``hint:`` lines. See ``help(modelseal.load)``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as _dt
+import importlib
+import io
+import os
+import re
+import sys
+import threading
+import types
+import warnings
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+from . import _modelseal as _native
+from .errors import (
+    DecryptionError,
+    DisallowedGlobalError,
+    ExpiredError,
+    FormatError,
+    KeyFileError,
+    RefusedError,
+    RollbackError,
+    SignatureError,
+    UnsafeContentError,
+    UntrustedSignerError,
+    VersionMismatchError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "dump",
+    "load",
+    "verify",
+    "keygen",
+    "keygen_shared",
+    "key_id",
+    "DEFAULT_ALLOWED_GLOBALS",
+    "MODEL_FILE",
+    "VERSION_POLICIES",
+    "RefusedError",
+    "SignatureError",
+    "ExpiredError",
+    "UntrustedSignerError",
+    "DecryptionError",
+    "FormatError",
+    "UnsafeContentError",
+    "VersionMismatchError",
+    "DisallowedGlobalError",
+    "KeyFileError",
+    "RollbackError",
+]
+
+#: A path: ``str`` or ``os.PathLike``.
+StrPath = Union[str, "os.PathLike[str]"]
+
+#: The archive path under which :func:`dump` stores the joblib bytes.
+MODEL_FILE = "model.joblib"
+
+#: The crate version inside this package (the format and checks it implements).
+MODELSEAL_VERSION: str = _native.MODELSEAL_VERSION
+
+#: What :func:`load` lets a pickle import, by default. An entry allows a global equal to it or below
+#: it at a ``.`` boundary (``sklearn`` allows ``sklearn.tree._classes.DecisionTreeClassifier``, not
+#: ``sklearnx.evil``). Each entry is there because scikit-learn models saved by joblib need it, and
+#: calling it builds a value without running other code. Deliberately absent: ``builtins.getattr``,
+#: ``eval``, ``exec``, ``open``, ``__import__`` and ``bytearray`` (``bytearray(2**40)`` is a memory
+#: bomb), ``os``/``posix``/``subprocess``, all of numpy beyond array and scalar reconstruction
+#: (``numpy.load``, ``numpy.f2py`` and ``numpy.testing`` reach files and processes), and all of
+#: scipy beyond ``scipy.sparse``. Pass your own tuple (for example
+#: ``DEFAULT_ALLOWED_GLOBALS + ("mypkg.MyEstimator",)``) to widen it, only for code you trust.
+DEFAULT_ALLOWED_GLOBALS: Tuple[str, ...] = (
+    # Every scikit-learn estimator, transformer and pipeline class, and the Cython `Tree` that tree
+    # models hold. A package prefix, because models are built from hundreds of these classes. A
+    # prefix also matches names that merely pass *through* sklearn (`sklearn.base.os.system` is
+    # `os.system` with protocol 4 dotted names): load() additionally resolves each global at
+    # unpickling time and refuses one whose real home (`__module__.__qualname__`) is not allowed.
+    "sklearn",
+    # The array type and dtypes: `ndarray` is the `subclass` field of joblib's array wrapper;
+    # `dtype(...)` builds a dtype from its string code.
+    "numpy.ndarray",
+    "numpy.dtype",
+    # Builds an empty array that BUILD then fills: how numpy pickles object arrays (joblib pickles
+    # those inline). numpy >= 2 spells it numpy._core, numpy 1.x numpy.core; both are allowed so
+    # that models saved under either load.
+    "numpy._core.multiarray._reconstruct",
+    "numpy.core.multiarray._reconstruct",
+    # Builds a numpy scalar (np.float64(...), np.int64(...)) from a dtype and its raw bytes: stored
+    # fitted attributes such as a tree's `max_features_` or `n_outputs_`.
+    "numpy._core.multiarray.scalar",
+    "numpy.core.multiarray.scalar",
+    # A legacy `RandomState` kept by estimators fitted with `random_state=np.random.RandomState(..)`:
+    # its constructor helpers and the MT19937 bit generator class they are given.
+    "numpy.random._pickle.__randomstate_ctor",
+    "numpy.random._pickle.__bit_generator_ctor",
+    "numpy.random._mt19937.MT19937",
+    # Sparse matrices and arrays (csr/csc/coo...), which models fitted on sparse input keep
+    # (support vectors, coefficients). Only scipy.sparse: the rest of scipy is not needed by models.
+    "scipy.sparse",
+    # joblib's marker object: an array whose raw bytes follow in the stream (no code involved).
+    "joblib.numpy_pickle.NumpyArrayWrapper",
+    # Protocol 0/1 object reconstruction: `object.__new__(cls)` for a class that must itself be
+    # allowed. `builtins.object` is the base it names.
+    "copyreg._reconstructor",
+    "builtins.object",
+    # Plain data types that some pickle protocols build by calling the type (no opcode of their
+    # own in protocol 2, which joblib uses for object arrays): their constructors run no code.
+    "builtins.set",
+    "builtins.frozenset",
+    "builtins.complex",
+    "builtins.slice",
+)
+
+#: The values ``version_policy`` accepts in :func:`load`.
+VERSION_POLICIES = ("strict", "minor", "off")
+
+# (distribution name recorded in `requires`, module to import) for the libraries the gate compares.
+_GATED_LIBRARIES = (
+    ("scikit-learn", "sklearn"),
+    ("numpy", "numpy"),
+    ("scipy", "scipy"),
+    ("joblib", "joblib"),
+)
+
+_DEFAULT_MAX_BYTES = 1 << 34  # 16 GiB: larger models need load(..., max_bytes=...)
+
+
+# --------------------------------------------------------------------------------------------------
+# keys
+
+
+def keygen(prefix: StrPath) -> Tuple[str, str]:
+    """Generates a key pair and writes ``PREFIX.key`` (the secret: signing and decryption, mode
+    0600) and ``PREFIX.pub`` (the public key to share: a trust anchor for ``load(trust=...)`` and a
+    recipient for ``dump(recipients=...)``). Never overwrites: raises ``FileExistsError`` if either
+    file exists. Returns ``(key_path, pub_path)``. Same files as ``modelseal keygen -o PREFIX``.
+    """
+    k, p = _native.keygen(os.fspath(prefix))
+    return os.fspath(k), os.fspath(p)
+
+
+def keygen_shared(prefix: StrPath) -> str:
+    """Generates a shared symmetric key for CI recipients and writes ``PREFIX.key`` (mode 0600),
+    never overwriting. Pass it as ``shared_key=`` to both :func:`dump` and :func:`load`. Same file
+    as ``modelseal keygen --shared -o PREFIX``. Returns its path."""
+    return os.fspath(_native.keygen_shared(os.fspath(prefix)))
+
+
+def key_id(public_key: StrPath) -> str:
+    """The key id (32 hex digits) of a ``.pub`` file: what :func:`verify` reports as
+    ``verified_signer`` and ``signer``."""
+    return _native.key_id(os.fspath(public_key))
+
+
+# --------------------------------------------------------------------------------------------------
+# dump
+
+
+def _paths(value: Union[None, StrPath, Iterable[StrPath]]) -> List[str]:
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes, os.PathLike)):
+        return [os.fspath(value)]  # type: ignore[list-item]
+    return [os.fspath(v) for v in value]
+
+
+def _running_version(module: str) -> Optional[str]:
+    """The version of an importable module, importing it if needed; None when it is absent."""
+    try:
+        m = sys.modules.get(module) or importlib.import_module(module)
+    except ImportError:
+        return None
+    v = getattr(m, "__version__", None)
+    return v if isinstance(v, str) else None
+
+
+def _running_requires() -> Dict[str, str]:
+    """`requires` for the manifest: this Python and each gated library that is importable."""
+    import platform
+
+    requires = {"python": platform.python_version()}
+    for dist, module in _GATED_LIBRARIES:
+        v = _running_version(module)
+        if v is not None:
+            requires[dist] = v
+    return requires
+
+
+def _expiry(expires: Union[None, int, float, _dt.datetime, _dt.timedelta]) -> Optional[int]:
+    if expires is None:
+        return None
+    if isinstance(expires, bool):
+        raise TypeError("expires must be a datetime, a timedelta or Unix seconds, not a bool")
+    if isinstance(expires, _dt.timedelta):
+        return int((_dt.datetime.now(_dt.timezone.utc) + expires).timestamp())
+    if isinstance(expires, _dt.datetime):
+        return int(expires.timestamp())
+    if isinstance(expires, (int, float)):
+        return int(expires)
+    raise TypeError(
+        f"expires must be a datetime, a timedelta or Unix seconds, not {type(expires).__name__}"
+    )
+
+
+def _str_map(name: str, value: Optional[Mapping[str, Any]]) -> Dict[str, str]:
+    out: Dict[str, str] = {}
+    for k, v in (value or {}).items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise TypeError(f"{name} must map str to str; got {k!r}: {v!r}")
+        out[k] = v
+    return out
+
+
+def dump(
+    obj: Any,
+    path: StrPath,
+    *,
+    signing_key: Optional[StrPath] = None,
+    recipients: Union[StrPath, Sequence[StrPath]] = (),
+    shared_key: Optional[StrPath] = None,
+    name: str,
+    version: str,
+    description: str = "",
+    metadata: Optional[Mapping[str, str]] = None,
+    metrics: Optional[Mapping[str, float]] = None,
+    train_data: Optional[StrPath] = None,
+    source: Optional[StrPath] = None,
+    expires: Union[None, int, float, _dt.datetime, _dt.timedelta] = None,
+    force: bool = False,
+    protocol: Optional[int] = None,
+) -> Dict[str, Any]:
+    """Serialises ``obj`` with joblib and seals it into the archive ``path``.
+
+    The joblib bytes are stored as ``model.joblib`` in an archive signed with ``signing_key`` and
+    encrypted so that only ``recipients`` (and holders of ``shared_key``) can open it; anyone with
+    the signer's ``.pub`` can verify it. The archive is written to a temporary file beside ``path``
+    and renamed into place only when complete.
+
+    Args:
+        obj: the model (any object joblib can pickle; typically a fitted scikit-learn estimator).
+        path: the archive to write (``.mseal`` by convention).
+        signing_key: your secret ``.key`` file (mode 0600), from :func:`keygen`. Defaults to the
+            file named by ``MODELSEAL_SIGNING_KEY_FILE``.
+        recipients: ``.pub`` files of whoever may open the archive (one path or a list).
+        shared_key: a :func:`keygen_shared` key file, for CI openers without a key pair.
+            At least one recipient or a shared key is required.
+        name: model name, 1-128 bytes of ``[A-Za-z0-9._/-]`` (e.g. ``"iris-tree"``, ``"fraud/v2"``).
+        version: model version, semver (``"1.0.0"``).
+        description: free text.
+        metadata: free-form ``str -> str`` pairs (e.g. ``{"cv_accuracy": "0.95"}``). The
+            object's class is added as ``estimator_class`` unless you set that key.
+        metrics: scores, ``str -> finite float``.
+        train_data: a file recorded by name, size and SHA-256 (not included in the archive).
+        source: the training code, recorded the same way.
+        expires: when the archive stops verifying: a ``datetime``, a ``timedelta`` from now, or
+            Unix seconds.
+        force: replace an existing ``path`` (otherwise ``FileExistsError``).
+        protocol: the pickle protocol passed to ``joblib.dump`` (default: joblib's).
+
+    Recorded automatically in the manifest's ``requires``: the running versions of python and of
+    scikit-learn, numpy, scipy and joblib (those importable), which :func:`load` compares against
+    its own under ``version_policy``.
+
+    Returns:
+        The archive's header fields and ``manifest`` as a dict (the shape of ``verify``'s).
+
+    Raises:
+        KeyFileError: a key file is damaged, of the wrong type, or a secret one is readable by
+            others.
+        ValueError: bad name, version, metadata or expiry, or no recipient.
+        FileExistsError: ``path`` exists and ``force`` is false.
+        OSError: a file cannot be read or written.
+    """
+    import joblib
+
+    if signing_key is None:
+        signing_key = os.environ.get("MODELSEAL_SIGNING_KEY_FILE") or None
+    if signing_key is None:
+        raise ValueError(
+            "no signing key: give signing_key= (a .key file from modelseal.keygen) "
+            "or set MODELSEAL_SIGNING_KEY_FILE"
+        )
+    meta = _str_map("metadata", metadata)
+    cls = type(obj)
+    meta.setdefault("estimator_class", f"{cls.__module__}.{cls.__qualname__}")
+    scores: Dict[str, float] = {}
+    for k, v in (metrics or {}).items():
+        if not isinstance(k, str) or isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise TypeError(f"metrics must map str to float; got {k!r}: {v!r}")
+        scores[k] = float(v)
+    expires_unix = _expiry(expires)
+
+    buf = io.BytesIO()
+    joblib.dump(obj, buf, protocol=protocol)
+    data = buf.getvalue()
+    del buf
+    return _native.seal_bytes(
+        [(MODEL_FILE, data)],
+        os.fspath(signing_key),
+        _paths(recipients),
+        os.fspath(shared_key) if shared_key is not None else None,
+        name,
+        version,
+        description,
+        meta,
+        _running_requires(),
+        scores,
+        os.fspath(train_data) if train_data is not None else None,
+        os.fspath(source) if source is not None else None,
+        expires_unix,
+        os.fspath(path),
+        bool(force),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# load
+
+
+def _major_minor(v: str) -> Optional[Tuple[int, int]]:
+    m = re.match(r"\s*v?(\d+)\.(\d+)", v)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def _version_gate(manifest: Mapping[str, Any], policy: str) -> None:
+    """Compares the recorded library versions against the running ones, before unpickling."""
+    if policy == "off":
+        return
+    recorded: List[Tuple[str, str, str]] = [
+        (dist, module, manifest["requires"][dist])
+        for dist, module in _GATED_LIBRARIES
+        if dist in manifest["requires"]
+    ]
+    # The version the static pickle walk found in the estimator state, when it found one.
+    for f in manifest["files"]:
+        if f.get("sklearn_version"):
+            recorded.append(("scikit-learn", "sklearn", f["sklearn_version"]))
+    for dist, module, version in recorded:
+        running = _running_version(module)
+        if running is None:
+            probe = _native.requirement_mismatch(dist, version, "(none)")
+            raise VersionMismatchError(
+                f"model requires {dist}=={version}, and {dist} is not installed here", probe.hint
+            )
+        if policy == "strict" and dist == "scikit-learn":
+            same = version == running
+        else:
+            same = _major_minor(version) is not None and _major_minor(version) == _major_minor(
+                running
+            )
+        if not same:
+            raise _native.requirement_mismatch(dist, version, running)
+
+
+_UNPICKLE_HINT = "do not unpickle it; widen allow_globals only if you trust that code"
+
+
+class _Gate:
+    """The unpickling-time check of every global a pickle asks for (defence in depth behind the
+    static walk in Rust, which runs first and refuses the same names before anything is unpickled).
+    It also catches what a name-based check cannot: a global that resolves, through attributes, to
+    an object living outside the allowed names (``sklearn.base.os.system`` is ``os.system``)."""
+
+    def __init__(self, allow: List[str], member: str) -> None:
+        self.allow = allow
+        self.member = member
+
+    def refuse(self, what: str) -> DisallowedGlobalError:
+        return DisallowedGlobalError(
+            f"{self.member}: unpickling asked for {what}, which is outside the allowed globals "
+            "(refused at unpickling time)",
+            _UNPICKLE_HINT,
+        )
+
+    def check(self, module: str, name: str) -> None:
+        full = f"{module}.{name}"
+        if not _native.global_allowed(full, self.allow):
+            raise self.refuse(full)
+        try:
+            obj: Any = importlib.import_module(module)
+            for part in name.split("."):
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError):
+            return  # the unpickler fails on it the same way, having imported nothing more
+        if isinstance(obj, types.ModuleType):
+            raise self.refuse(f"{full} (a module)")
+        home, qual = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+        if isinstance(home, str) and isinstance(qual, str):
+            canonical = f"{home}.{qual}"
+            if canonical != full and not _native.global_allowed(canonical, self.allow):
+                raise self.refuse(f"{full}, which is {canonical}")
+        elif "." in name:
+            raise self.refuse(f"{full} (an attribute path to an object of unknown origin)")
+
+
+_active_gate: "contextvars.ContextVar[Optional[_Gate]]" = contextvars.ContextVar(
+    "modelseal_unpickle_gate", default=None
+)
+_hook_lock = threading.Lock()
+_hook_installed = False
+
+
+def _audit_hook(event: str, args: Tuple[Any, ...]) -> None:
+    # Runs for every audit event in the process once installed: return at once unless a
+    # modelseal.load in this thread is unpickling.
+    if event != "pickle.find_class":
+        return
+    gate = _active_gate.get()
+    if gate is not None:
+        gate.check(*args)
+
+
+def _install_hook() -> None:
+    # `pickle.find_class` is audited by both the C and the pure-Python unpicklers, including the
+    # nested pickle.load joblib uses for object arrays. A hook raising aborts the import.
+    global _hook_installed
+    with _hook_lock:
+        if not _hook_installed:
+            sys.addaudithook(_audit_hook)
+            _hook_installed = True
+
+
+def _unpickle(data: bytes, allow: List[str], member: str, policy: str) -> Any:
+    import joblib
+
+    _install_hook()
+    token = _active_gate.set(_Gate(allow, member))
+    try:
+        with warnings.catch_warnings():
+            inconsistent: Optional[type] = None
+            if policy == "strict":
+                try:
+                    from sklearn.exceptions import InconsistentVersionWarning as inconsistent
+                except ImportError:
+                    inconsistent = None
+                if inconsistent is not None:
+                    warnings.simplefilter("error", inconsistent)
+            try:
+                return joblib.load(io.BytesIO(data))
+            except Exception as e:
+                if inconsistent is not None and isinstance(e, inconsistent):
+                    raise VersionMismatchError(
+                        str(e),
+                        "use a runtime that matches the model's requirements, or a model built "
+                        "for yours",
+                    ) from None
+                raise
+    finally:
+        _active_gate.reset(token)
+
+
+def load(
+    path: StrPath,
+    trust: Union[None, StrPath, Sequence[StrPath]] = None,
+    identity: Optional[StrPath] = None,
+    *,
+    shared_key: Optional[StrPath] = None,
+    allow_globals: Iterable[str] = DEFAULT_ALLOWED_GLOBALS,
+    version_policy: str = "strict",
+    expect: Optional[Mapping[str, str]] = None,
+    max_bytes: int = _DEFAULT_MAX_BYTES,
+    with_info: bool = False,
+) -> Any:
+    """Opens a modelseal archive and returns the model in it, unpickled only after every check
+    passed.
+
+    In order, and stopping at the first failure:
+
+    1. In Rust, the archive checks: format, the signer in ``trust``, the Ed25519 signature, expiry,
+       unwrapping the key with ``identity`` (or ``shared_key``) and its commitment, decryption,
+       decompression under limits, the archive entries, each file's size and SHA-256 against the
+       signed manifest, the payload digest.
+    2. In Rust, the globals check: the pickle is walked statically (opcodes are read, never run) and
+       refused if it imports a global outside ``allow_globals``, or if its globals differ from those
+       the signed manifest recorded when it was sealed. Then ``expect`` is checked.
+    3. The version gate: the versions of scikit-learn, numpy, scipy and joblib recorded by
+       :func:`dump` are compared with the running ones under ``version_policy``.
+    4. Only then the joblib bytes are unpickled, with every global the unpickler asks for checked
+       again against ``allow_globals`` (and refused if it resolves to an object living elsewhere),
+       and, under ``"strict"``, scikit-learn's ``InconsistentVersionWarning`` raised as an error.
+
+    Args:
+        path: the archive.
+        trust: the signers you trust: ``.pub`` files or directories of them (one or a list). A key
+            carried by the archive is never trusted for that reason. Default: the directory named
+            by ``MODELSEAL_TRUST``, else modelseal's default trust directory (as the CLI's ``-t``).
+        identity: your secret ``.key`` file, whose public half the archive was sealed to. Defaults
+            to ``MODELSEAL_IDENTITY_FILE``.
+        shared_key: a shared key file instead of an identity (defaults to
+            ``MODELSEAL_SHARED_KEY_FILE`` when no identity is given).
+        allow_globals: the globals the pickle may import; each entry allows itself and names below
+            it at a ``.`` boundary. Default :data:`DEFAULT_ALLOWED_GLOBALS` (scikit-learn, numpy
+            arrays and scalars, scipy.sparse, joblib's array wrapper, plain data types). Widen it,
+            e.g. ``modelseal.DEFAULT_ALLOWED_GLOBALS + ("mypkg.MyEstimator",)``, only for code you
+            trust: unpickling runs whatever the allowed globals do.
+        version_policy: ``"strict"`` (default): the scikit-learn version must equal the one the
+            model was built with (scikit-learn only guarantees a pickle in the same version), and
+            numpy, scipy and joblib must match in major.minor; a library recorded but not installed
+            is a mismatch. ``"minor"``: major.minor must match for all four. ``"off"``: no
+            comparison, which gives up the guarantee that the model behaves as it did when it was
+            validated (a model unpickled by another scikit-learn may predict differently or break).
+        expect: ``{name: version}`` pairs the manifest's ``requires`` must declare exactly (the
+            CLI's ``--expect``), e.g. ``{"scikit-learn": "1.5.2"}``.
+        max_bytes: the most bytes of model files held in memory (default 16 GiB).
+        with_info: return ``(model, info)``, where ``info`` is :func:`verify`'s dict with the
+            ``manifest`` (metadata, metrics, requires, file hashes, signer).
+
+    Returns:
+        The unpickled model (or ``(model, info)`` with ``with_info=True``).
+
+    Raises:
+        SignatureError: the archive was altered, truncated or extended after signing.
+        ExpiredError: the archive's expiry time has passed.
+        UntrustedSignerError: the signer is not in ``trust``.
+        DecryptionError: the archive was not sealed for ``identity`` / ``shared_key``.
+        FormatError: not a modelseal archive this version reads.
+        UnsafeContentError: unsafe or inconsistent contents (or over ``max_bytes``).
+        DisallowedGlobalError: the pickle imports something outside ``allow_globals``.
+        VersionMismatchError: library versions differ under ``version_policy`` or ``expect``.
+        KeyFileError: a key file is damaged, of the wrong type, or a secret one readable by others.
+        OSError: a file cannot be read (``FileNotFoundError`` ...).
+        ValueError: bad arguments (no key, an unknown ``version_policy`` ...).
+
+    All but the last two derive from :class:`RefusedError`; every exception has ``.hint``.
+    """
+    if version_policy not in VERSION_POLICIES:
+        raise ValueError(
+            f"version_policy must be one of {', '.join(VERSION_POLICIES)}; got {version_policy!r}"
+        )
+    if isinstance(allow_globals, str):
+        raise TypeError("allow_globals must be a collection of names, not one str")
+    allow = list(allow_globals)
+    for g in allow:
+        if not isinstance(g, str) or not g.strip("."):
+            raise ValueError(f"allow_globals entries must be non-empty names; got {g!r}")
+    if identity is None and shared_key is None:
+        identity = os.environ.get("MODELSEAL_IDENTITY_FILE") or None
+        if identity is None:
+            shared_key = os.environ.get("MODELSEAL_SHARED_KEY_FILE") or None
+    expected = [(str(k), str(v)) for k, v in (expect or {}).items()]
+
+    info, files = _native.open_bytes(
+        os.fspath(path),
+        _paths(trust),
+        os.fspath(identity) if identity is not None else None,
+        os.fspath(shared_key) if shared_key is not None else None,
+        allow,
+        expected,
+        int(max_bytes),
+    )
+    manifest = info["manifest"]
+    by_path = dict(files)
+    if MODEL_FILE in by_path:
+        member = MODEL_FILE
+    elif len(by_path) == 1:
+        member = next(iter(by_path))
+    else:
+        raise ValueError(
+            f"the archive holds {len(by_path)} files and none is {MODEL_FILE}: it was not made by "
+            "modelseal.dump; open it with `modelseal open` instead"
+        )
+    data = by_path.pop(member)
+    del files, by_path
+    _version_gate(manifest, version_policy)
+    model = _unpickle(data, allow, member, version_policy)
+    return (model, info) if with_info else model
+
+
+# --------------------------------------------------------------------------------------------------
+# verify
+
+
+def verify(
+    path: StrPath,
+    trust: Union[None, StrPath, Sequence[StrPath]] = None,
+    *,
+    identity: Optional[StrPath] = None,
+    shared_key: Optional[StrPath] = None,
+) -> Dict[str, Any]:
+    """Verifies an archive without unpickling anything, and returns what it established.
+
+    Without a key (the usual CI gate): the header, the signer in ``trust``, the signature, expiry,
+    and the digest of the whole encrypted payload. Nothing is decrypted, so ``info["manifest"]``
+    is None. With ``identity`` or ``shared_key`` the payload is also decrypted and every file's
+    size and SHA-256 checked (then discarded), and the manifest is returned.
+
+    Returns:
+        A dict with the fields of ``modelseal verify --json``: ``model_name``, ``model_version``,
+        ``signer``, ``verified_signer``, ``cosigners``, ``created``, ``expires`` (RFC 3339 or
+        None), ``recipients``, sizes, ``payload_blake3``, ``manifest_sha256``, ``verified``
+        (always True: a failure raises) and ``manifest``.
+
+    Raises the exceptions of :func:`load` for its archive checks.
+    """
+    return _native.verify(
+        os.fspath(path),
+        _paths(trust),
+        os.fspath(identity) if identity is not None else None,
+        os.fspath(shared_key) if shared_key is not None else None,
+    )
