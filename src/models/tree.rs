@@ -34,6 +34,41 @@ pub struct Trained {
     pub rows: usize,
 }
 
+/// The archive path of a trained tree.
+pub const TREE_PATH: &str = "model/tree.bincode";
+
+/// Encodes a trained tree as an archive's typed model, recording `linfa_version` as the linfa-trees
+/// release it was built with, and fills the manifest details: classes, features, training accuracy
+/// and the linfa-trees requirement.
+pub fn sealable(
+    trained: &Trained,
+    linfa_version: &str,
+    details: &mut crate::seal::Details,
+) -> Result<Vec<crate::seal::Input>> {
+    let (bytes, typed) = super::encode_model(
+        &trained.model,
+        TREE_PATH,
+        &[(super::LINFA_TREES, linfa_version)],
+    )?;
+    details.typed_model = Some(typed);
+    details.class_names = trained.class_names.clone();
+    details.feature_names = trained.feature_names.clone();
+    details
+        .metrics
+        .insert("train_accuracy".into(), trained.train_accuracy);
+    details
+        .requires
+        .entry(super::LINFA_TREES.into())
+        .or_insert_with(|| linfa_version.into());
+    Ok(vec![crate::seal::Input {
+        archive_path: crate::manifest::SafeRelPath::parse(
+            TREE_PATH,
+            crate::limits::HARD_MAX_PATH_BYTES,
+        )?,
+        source: crate::seal::Source::Bytes(bytes),
+    }])
+}
+
 /// The Iris class names, by class number.
 pub const IRIS_CLASSES: [&str; 3] = ["setosa", "versicolor", "virginica"];
 

@@ -22,20 +22,7 @@ fn seal_tree(
     linfa_version: &str,
 ) -> Result<std::path::PathBuf, Error> {
     let mut details = Details::default();
-    let (bytes, typed) = models::encode_model(
-        &trained.model,
-        super::TREE_PATH,
-        &[(models::LINFA_TREES, linfa_version)],
-    )?;
-    details.typed_model = Some(typed);
-    details.class_names = trained.class_names.clone();
-    details.feature_names = trained.feature_names.clone();
-    details
-        .metrics
-        .insert("train_accuracy".into(), trained.train_accuracy);
-    details
-        .requires
-        .insert(models::LINFA_TREES.into(), linfa_version.into());
+    let inputs = tree::sealable(trained, linfa_version, &mut details)?;
     let public = recipient.public();
     let opts = SealOptions {
         signer: author,
@@ -59,10 +46,6 @@ fn seal_tree(
         details,
         limits: Limits::default(),
     };
-    let inputs = vec![seal::Input {
-        archive_path: modelseal::manifest::SafeRelPath::parse(super::TREE_PATH, 1024)?,
-        source: seal::Source::Bytes(bytes),
-    }];
     let out = dir.join(file);
     seal::seal_file(&inputs, &opts, &out, Default::default())?;
     Ok(out)

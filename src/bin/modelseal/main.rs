@@ -18,7 +18,7 @@ use modelseal::keys::{PublicKey, SecretKey, SharedKey};
 use modelseal::manifest::ModelName;
 use modelseal::models::{self, tree, VersionPolicy};
 use modelseal::open::{self, Decryption, ReadOptions};
-use modelseal::seal::{self, CompressionChoice, Details, Recipient, SealOptions, Source};
+use modelseal::seal::{self, CompressionChoice, Details, Recipient, SealOptions};
 use modelseal::trust::TrustStore;
 use modelseal::{Error, Limits};
 
@@ -802,9 +802,6 @@ fn dir_size(p: &Path) -> u64 {
     }
 }
 
-/// The archive path of a trained tree.
-pub const TREE_PATH: &str = "model/tree.bincode";
-
 fn train_cmd(a: TrainArgs) -> Result<(), Error> {
     let params = tree::TreeParams {
         max_depth: a.max_depth,
@@ -824,7 +821,7 @@ fn train_cmd(a: TrainArgs) -> Result<(), Error> {
     if s.details.train_data.is_none() {
         s.details.train_data = a.csv.as_deref().map(seal::reference).transpose()?;
     }
-    let inputs = tree_inputs(&trained, &mut s.details)?;
+    let inputs = tree::sealable(&trained, models::LINFA_TREES_VERSION, &mut s.details)?;
     let opts = s.options(&a.s, CompressionChoice::Auto)?;
     let summary = seal::seal_file(
         &inputs,
@@ -844,27 +841,4 @@ fn train_cmd(a: TrainArgs) -> Result<(), Error> {
     );
     render::sealed(&summary, &a.s.output, &s.signer);
     Ok(())
-}
-
-/// Encodes a trained tree as the archive's typed model and fills the manifest details.
-fn tree_inputs(trained: &tree::Trained, details: &mut Details) -> Result<Vec<seal::Input>, Error> {
-    let (bytes, typed) = models::encode_model(
-        &trained.model,
-        TREE_PATH,
-        &[(models::LINFA_TREES, models::LINFA_TREES_VERSION)],
-    )?;
-    details.typed_model = Some(typed);
-    details.class_names = trained.class_names.clone();
-    details.feature_names = trained.feature_names.clone();
-    details
-        .metrics
-        .insert("train_accuracy".into(), trained.train_accuracy);
-    details
-        .requires
-        .entry(models::LINFA_TREES.into())
-        .or_insert_with(|| models::LINFA_TREES_VERSION.into());
-    Ok(vec![seal::Input {
-        archive_path: modelseal::manifest::SafeRelPath::parse(TREE_PATH, 1024)?,
-        source: Source::Bytes(bytes),
-    }])
 }
