@@ -77,8 +77,8 @@ fn refusal(what: &str, result: Result<impl Sized, Error>) -> Result<(), Error> {
             source: std::io::Error::other("a check did not refuse"),
         }),
         Err(e) => {
-            println!("   {what}:");
-            println!("     error: {e}");
+            outln!("   {what}:");
+            outln!("     error: {e}");
             Ok(())
         }
     }
@@ -91,13 +91,11 @@ pub fn run() -> Result<(), Error> {
         source: e,
     })?;
     let dir = tmp.path();
-    println!(
-        "modelseal demo: train, seal, verify, open and predict, then refuse what fails a check"
-    );
-    println!("(working in {}, removed afterwards)\n", dir.display());
+    outln!("modelseal demo: train, seal, verify, open and predict, then refuse what fails a check");
+    outln!("(working in {}, removed afterwards)\n", dir.display());
 
     let trained = tree::train_iris(tree::TreeParams::default())?;
-    println!(
+    outln!(
         "1. trained a linfa-trees DecisionTree on Iris ({} rows, {} features): training accuracy {:.1}%",
         trained.rows,
         trained.feature_names.len(),
@@ -108,7 +106,7 @@ pub fn run() -> Result<(), Error> {
     let reader = SecretKey::generate();
     let (author_key, author_pub) = author.write_pair(&dir.join("author"))?;
     reader.write_pair(&dir.join("reader"))?;
-    println!(
+    outln!(
         "2. generated the author's key {} and the recipient's key {} ({} is mode 0600)",
         author.public().key_id(),
         reader.public().key_id(),
@@ -124,7 +122,7 @@ pub fn run() -> Result<(), Error> {
         models::LINFA_TREES_VERSION,
     )?;
     let size = std::fs::metadata(&archive).map(|m| m.len()).unwrap_or(0);
-    println!(
+    outln!(
         "3. sealed iris-tree 1.0.0 for the recipient, signed by the author: iris.mseal, {size} bytes\n   manifest: classes, features, train_accuracy, requires linfa-trees=={}, expires in 90 days",
         models::LINFA_TREES_VERSION
     );
@@ -132,14 +130,14 @@ pub fn run() -> Result<(), Error> {
     let mut trust = TrustStore::new();
     trust.add_path(&author_pub)?;
     let report = open::verify_file(&archive, &ReadOptions::new(&trust))?;
-    println!("4. verified as a CI gate would, with no decryption key: signature by {} and payload digest OK", report.header.signer());
+    outln!("4. verified as a CI gate would, with no decryption key: signature by {} and payload digest OK", report.header.signer());
 
     let (model, manifest) = load(&archive, &trust, &reader)?;
     let class = tree::predict(&model, &[SAMPLE.to_vec()])?[0];
     let name = manifest.class_names.get(class).cloned().unwrap_or_default();
-    println!("5. opened as the recipient and loaded the tree after every check: {SAMPLE:?} -> class {class} ({name})");
+    outln!("5. opened as the recipient and loaded the tree after every check: {SAMPLE:?} -> class {class} ({name})");
 
-    println!("6. and what it refuses:");
+    outln!("6. and what it refuses:");
     let mut bytes = std::fs::read(&archive).map_err(|e| Error::Io {
         context: "reading the archive".into(),
         source: e,
@@ -176,6 +174,6 @@ pub fn run() -> Result<(), Error> {
         load(&old, &trust, &reader),
     )?;
 
-    println!("\nall checks behaved as expected");
+    outln!("\nall checks behaved as expected");
     Ok(())
 }

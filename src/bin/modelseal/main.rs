@@ -4,11 +4,23 @@
 #[cfg(fuzzing)]
 compile_error!("the modelseal binary must never be built with cfg(fuzzing): it disables signature and AEAD checks");
 
+/// `println!` that does not panic when stdout is closed (`modelseal verify | head -1`): a write
+/// error on stdout ends the process quietly with exit code 2, an I/O error.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout().lock(), $($t)*).is_err() {
+            std::process::exit(2);
+        }
+    }};
+}
+
 mod demo;
 mod progress;
 mod render;
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -371,8 +383,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
-            eprintln!("hint: {}", e.hint());
+            // Never panic, even with stderr closed.
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "error: {e}");
+            let _ = writeln!(err, "hint: {}", e.hint());
             ExitCode::from(if e.is_refusal() { 1 } else { 2 })
         }
     }
@@ -392,7 +406,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         } => {
             let signer = SecretKey::read(&key)?;
             let h = modelseal::cosign::add_signature(&archive, &signer, &Limits::default())?;
-            println!(
+            outln!(
                 "added a signature by {} to {} ({} {})",
                 signer.public().key_id(),
                 archive.display(),
@@ -413,25 +427,25 @@ fn run(cli: Cli) -> Result<(), Error> {
                     } else {
                         models.join(", ")
                     };
-                    println!("trusting {id} in {} for {scope}", dir.display());
+                    outln!("trusting {id} in {} for {scope}", dir.display());
                 }
                 TrustAction::Remove { key_id } => {
                     let removed = modelseal::trust::dir_remove(&dir, &key_id)?;
-                    println!("removed {}", removed.display());
+                    outln!("removed {}", removed.display());
                 }
                 TrustAction::List => {
                     let mut store = TrustStore::new();
                     store.add_path(&dir)?;
-                    println!("trust directory {}", dir.display());
+                    outln!("trust directory {}", dir.display());
                     for k in store.keys() {
-                        println!(
+                        outln!(
                             "  {}  models: {}",
                             k.key_id(),
                             store.scopes_of(&k.key_id()).join(", ")
                         );
                     }
                     for (patterns, n) in store.thresholds() {
-                        println!(
+                        outln!(
                             "  threshold: {n} distinct signers for {}",
                             patterns.join(", ")
                         );
@@ -494,13 +508,13 @@ fn run(cli: Cli) -> Result<(), Error> {
             let report = report?;
             let h = report.header.get();
             let files = report.manifest.as_ref().map_or(0, |m| m.files.len());
-            println!(
+            outln!(
                 "opened {} {} signed by {}",
                 h.model_name,
                 h.model_version,
                 report.header.signer()
             );
-            println!(
+            outln!(
                 "{files} file(s) checked and written to {}",
                 output.display()
             );
@@ -582,16 +596,16 @@ fn open_file(path: &Path) -> Result<std::fs::File, Error> {
 fn keygen(prefix: &Path, shared: bool) -> Result<(), Error> {
     if shared {
         let path = SharedKey::generate().write(prefix)?;
-        println!("wrote shared key {} (mode 0600)", path.display());
+        outln!("wrote shared key {} (mode 0600)", path.display());
     } else {
         let key = SecretKey::generate();
         let (k, p) = key.write_pair(prefix)?;
-        println!(
+        outln!(
             "wrote secret key {} (mode 0600) and public key {}",
             k.display(),
             p.display()
         );
-        println!("key id {}", key.public().key_id());
+        outln!("key id {}", key.public().key_id());
     }
     Ok(())
 }
@@ -832,7 +846,7 @@ fn train_cmd(a: TrainArgs) -> Result<(), Error> {
             fsync: a.s.fsync,
         },
     )?;
-    println!(
+    outln!(
         "trained a decision tree on {} rows, {} features, {} classes: training accuracy {:.1}%",
         trained.rows,
         trained.feature_names.len(),

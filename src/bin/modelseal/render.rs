@@ -67,24 +67,27 @@ fn header_text(h: &Header) {
         .iter()
         .filter(|s| matches!(s, Stanza::X25519 { .. }))
         .count();
-    println!("model:       {} {}", h.model_name, h.model_version);
-    println!("signer:      {}", hex::encode(h.signer));
-    println!("created:     {}", rfc3339(h.created));
-    println!(
+    outln!("model:       {} {}", h.model_name, h.model_version);
+    outln!("signer:      {}", hex::encode(h.signer));
+    outln!("created:     {}", rfc3339(h.created));
+    outln!(
         "expires:     {}",
         h.expires.map(rfc3339).unwrap_or_else(|| "never".into())
     );
-    println!(
+    outln!(
         "recipients:  {x25519} public key, {} shared key",
         h.recipients.len() - x25519
     );
-    println!("suite:       {}", h.suite.name());
-    println!(
+    outln!("suite:       {}", h.suite.name());
+    outln!(
         "payload:     {} bytes ({} chunks), tar {} bytes, compression {:?}",
-        h.ciphertext_size, h.chunk_count, h.tar_size, h.compression
+        h.ciphertext_size,
+        h.chunk_count,
+        h.tar_size,
+        h.compression
     );
-    println!("blake3:      {}", hex::encode(h.payload_digest));
-    println!(
+    outln!("blake3:      {}", hex::encode(h.payload_digest));
+    outln!(
         "manifest:    {} bytes, sha256 {}",
         h.manifest_size,
         hex::encode(h.manifest_sha256)
@@ -93,12 +96,12 @@ fn header_text(h: &Header) {
 
 fn manifest_text(m: &Manifest) {
     if !m.description.is_empty() {
-        println!("description: {}", m.description);
+        outln!("description: {}", m.description);
     }
-    println!("sealed with: modelseal {}", m.modelseal_version);
-    println!("files:");
+    outln!("sealed with: modelseal {}", m.modelseal_version);
+    outln!("files:");
     for f in &m.files {
-        println!(
+        outln!(
             "  {}  {} bytes  {}  sha256 {}",
             f.path,
             f.size,
@@ -106,26 +109,26 @@ fn manifest_text(m: &Manifest) {
             hex::encode(f.sha256)
         );
         if let Some(p) = f.kind.pickle_protocol {
-            println!("    pickle protocol {p}; imports (code that runs when unpickled):");
+            outln!("    pickle protocol {p}; imports (code that runs when unpickled):");
         }
         for g in &f.kind.pickle_globals {
-            println!("      {g}");
+            outln!("      {g}");
         }
         if let Some(v) = &f.kind.sklearn_version {
-            println!("    scikit-learn version in the pickle: {v}");
+            outln!("    scikit-learn version in the pickle: {v}");
         }
     }
     for (k, v) in &m.metadata {
-        println!("meta:        {k} = {v}");
+        outln!("meta:        {k} = {v}");
     }
     for (k, v) in &m.metrics {
-        println!("metric:      {k} = {v}");
+        outln!("metric:      {k} = {v}");
     }
     for (k, v) in &m.requires {
-        println!("requires:    {k}=={v}");
+        outln!("requires:    {k}=={v}");
     }
     if let Some(r) = &m.train_data {
-        println!(
+        outln!(
             "train data:  {} ({} bytes, sha256 {})",
             r.name,
             r.size,
@@ -133,7 +136,7 @@ fn manifest_text(m: &Manifest) {
         );
     }
     if let Some(r) = &m.source {
-        println!(
+        outln!(
             "source:      {} ({} bytes, sha256 {})",
             r.name,
             r.size,
@@ -141,10 +144,10 @@ fn manifest_text(m: &Manifest) {
         );
     }
     if !m.class_names.is_empty() {
-        println!("classes:     {}", m.class_names.join(", "));
+        outln!("classes:     {}", m.class_names.join(", "));
     }
     if !m.feature_names.is_empty() {
-        println!("features:    {}", m.feature_names.join(", "));
+        outln!("features:    {}", m.feature_names.join(", "));
     }
     if let Some(t) = &m.typed_model {
         let libs: Vec<String> = t
@@ -152,7 +155,7 @@ fn manifest_text(m: &Manifest) {
             .iter()
             .map(|(k, v)| format!("{k}=={v}"))
             .collect();
-        println!(
+        outln!(
             "typed model: {} ({}; {}; {})",
             t.path,
             t.type_name,
@@ -170,19 +173,19 @@ pub fn report(r: &Report, json: bool) {
         v["verified"] = json!(true);
         v["verified_signer"] = json!(r.header.signer().to_string());
         v["manifest"] = r.manifest.as_ref().map_or(Value::Null, manifest_json);
-        println!("{v}");
+        outln!("{v}");
         return;
     }
-    println!(
+    outln!(
         "VERIFIED: signature by trusted key {}, payload digest matches",
         r.header.signer()
     );
     header_text(h);
     match &r.manifest {
         Some(m) => manifest_text(m),
-        None => println!(
-            "manifest:    encrypted (give -i or --shared-key to decrypt, check and show it)"
-        ),
+        None => {
+            outln!("manifest:    encrypted (give -i or --shared-key to decrypt, check and show it)")
+        }
     }
 }
 
@@ -191,17 +194,17 @@ pub fn unverified(h: &Header, json: bool) {
     if json {
         let mut v = header_json(h);
         v["verified"] = json!(false);
-        println!("{v}");
+        outln!("{v}");
         return;
     }
-    println!("UNVERIFIED: nothing below is authenticated (pass -t TRUST to verify)");
+    outln!("UNVERIFIED: nothing below is authenticated (pass -t TRUST to verify)");
     header_text(h);
 }
 
 /// What `seal` and `train` print.
 pub fn sealed(s: &SealSummary, out: &Path, signer: &SecretKey) {
     let h = &s.header;
-    println!(
+    outln!(
         "sealed {} {} ({} file(s), {} bytes) to {}",
         h.model_name,
         h.model_version,
@@ -209,14 +212,14 @@ pub fn sealed(s: &SealSummary, out: &Path, signer: &SecretKey) {
         s.manifest.files.iter().map(|f| f.size).sum::<u64>(),
         out.display()
     );
-    println!(
+    outln!(
         "signed by {}, for {} recipient(s)",
         signer.public().key_id(),
         h.recipients.len()
     );
     for f in &s.manifest.files {
         if !f.kind.pickle_globals.is_empty() {
-            println!(
+            outln!(
                 "{}: {} importing {}",
                 f.path,
                 f.kind.format,
@@ -235,14 +238,14 @@ pub fn predictions(rows: &[Vec<f64>], classes: &[usize], names: &[String], json:
             .zip(classes)
             .map(|(r, &c)| json!({"input": r, "class": c, "class_name": name(c)}))
             .collect();
-        println!("{}", Value::Array(v));
+        outln!("{}", Value::Array(v));
         return;
     }
     for (r, &c) in rows.iter().zip(classes) {
         let input: Vec<String> = r.iter().map(|x| x.to_string()).collect();
         match name(c) {
-            Some(n) => println!("[{}] -> {n} (class {c})", input.join(", ")),
-            None => println!("[{}] -> class {c}", input.join(", ")),
+            Some(n) => outln!("[{}] -> {n} (class {c})", input.join(", ")),
+            None => outln!("[{}] -> class {c}", input.join(", ")),
         }
     }
 }
