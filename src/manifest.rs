@@ -262,6 +262,41 @@ struct FileEntryV1 {
     sha256: [u8; 32],
 }
 
+/// A schema-1 manifest read as schema 2: its files are of unknown kind, the new fields empty.
+impl From<ManifestV1> for ManifestV2 {
+    fn from(w: ManifestV1) -> Self {
+        ManifestV2 {
+            schema: 1,
+            name: w.name,
+            version: w.version,
+            description: w.description,
+            created: w.created,
+            modelseal_version: w.modelseal_version,
+            files: w
+                .files
+                .into_iter()
+                .map(|f| FileEntryV2 {
+                    path: f.path,
+                    size: f.size,
+                    sha256: f.sha256,
+                    kind: FileKind {
+                        format: "unknown".into(),
+                        ..Default::default()
+                    },
+                })
+                .collect(),
+            metadata: w.metadata,
+            metrics: BTreeMap::new(),
+            train_data: None,
+            source: None,
+            requires: BTreeMap::new(),
+            class_names: Vec::new(),
+            feature_names: Vec::new(),
+            typed_model: None,
+        }
+    }
+}
+
 /// The schema-2 wire form, written by this build.
 #[derive(Encode, Decode)]
 struct ManifestV2 {
@@ -360,74 +395,15 @@ impl Manifest {
             return Err(FormatError::Truncated { what: "manifest" });
         }
         let schema = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes"));
-        let m = match schema {
-            1 => {
-                let w: ManifestV1 = decode_canonical::<
-                    ManifestV1,
-                    { HARD_MAX_MANIFEST_BYTES as usize },
-                >(bytes, "manifest")?;
-                let mut m = Manifest::new(
-                    ModelName::parse(&w.name)?,
-                    canonical_version(&w.version)?,
-                    w.created,
-                );
-                m.description = w.description;
-                m.modelseal_version = w.modelseal_version;
-                m.metadata = w.metadata;
-                m.files = w
-                    .files
-                    .into_iter()
-                    .map(|f| {
-                        Ok(FileEntry {
-                            path: SafeRelPath::parse(&f.path, limits.max_path_bytes)?,
-                            size: f.size,
-                            sha256: f.sha256,
-                            kind: FileKind {
-                                format: "unknown".into(),
-                                ..Default::default()
-                            },
-                        })
-                    })
-                    .collect::<Result<Vec<_>, FormatError>>()?;
-                m
-            }
+        let w: ManifestV2 = match schema {
+            1 => decode_canonical::<ManifestV1, { HARD_MAX_MANIFEST_BYTES as usize }>(
+                bytes, "manifest",
+            )?
+            .into(),
             MANIFEST_SCHEMA => {
-                let w: ManifestV2 = decode_canonical::<
-                    ManifestV2,
-                    { HARD_MAX_MANIFEST_BYTES as usize },
-                >(bytes, "manifest")?;
-                let mut m = Manifest::new(
-                    ModelName::parse(&w.name)?,
-                    canonical_version(&w.version)?,
-                    w.created,
-                );
-                m.description = w.description;
-                m.modelseal_version = w.modelseal_version;
-                m.metadata = w.metadata;
-                m.files = w
-                    .files
-                    .into_iter()
-                    .map(|f| {
-                        Ok(FileEntry {
-                            path: SafeRelPath::parse(&f.path, limits.max_path_bytes)?,
-                            size: f.size,
-                            sha256: f.sha256,
-                            kind: f.kind,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, FormatError>>()?;
-                m.metrics = w
-                    .metrics
-                    .into_iter()
-                    .map(|(k, v)| (k, f64::from_bits(v)))
-                    .collect();
-                m.train_data = w.train_data;
-                m.source = w.source;
-                m.requires = w.requires;
-                m.class_names = w.class_names;
-                m.feature_names = w.feature_names;
-                m.typed_model = w.typed_model;
-                m
+                decode_canonical::<ManifestV2, { HARD_MAX_MANIFEST_BYTES as usize }>(
+                    bytes, "manifest",
+                )?
             }
             found => {
                 return Err(FormatError::UnsupportedManifestSchema {
@@ -436,6 +412,37 @@ impl Manifest {
                 })
             }
         };
+        let mut m = Manifest::new(
+            ModelName::parse(&w.name)?,
+            canonical_version(&w.version)?,
+            w.created,
+        );
+        m.description = w.description;
+        m.modelseal_version = w.modelseal_version;
+        m.metadata = w.metadata;
+        m.files = w
+            .files
+            .into_iter()
+            .map(|f| {
+                Ok(FileEntry {
+                    path: SafeRelPath::parse(&f.path, limits.max_path_bytes)?,
+                    size: f.size,
+                    sha256: f.sha256,
+                    kind: f.kind,
+                })
+            })
+            .collect::<Result<Vec<_>, FormatError>>()?;
+        m.metrics = w
+            .metrics
+            .into_iter()
+            .map(|(k, v)| (k, f64::from_bits(v)))
+            .collect();
+        m.train_data = w.train_data;
+        m.source = w.source;
+        m.requires = w.requires;
+        m.class_names = w.class_names;
+        m.feature_names = w.feature_names;
+        m.typed_model = w.typed_model;
         m.check(limits)?;
         Ok(m)
     }
