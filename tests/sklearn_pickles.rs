@@ -1,0 +1,265 @@
+//! Real scikit-learn pickle and joblib files (tests/fixtures/sklearn, made by scikit-learn 1.9.1):
+//! sealed and opened byte-identical; the static walk records every imported global and the
+//! scikit-learn version; `--allow-globals` refuses a pickle importing anything else, re-walking the
+//! extracted bytes rather than trusting the manifest.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use common::*;
+use modelseal::error::ModelError;
+use modelseal::open::{Decryption, ModelChecks, ReadOptions};
+use modelseal::Error;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sklearn")
+}
+
+fn expected() -> serde_json::Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("expected_globals.json")).unwrap(),
+    )
+    .unwrap()
+}
+
+fn ms(dir: &Path) -> Command {
+    let mut c = Command::cargo_bin("modelseal").unwrap();
+    c.current_dir(dir)
+        .env_remove("MODELSEAL_TRUST")
+        .env("XDG_STATE_HOME", dir.join(".state"))
+        .env("XDG_CONFIG_HOME", dir.join(".config"));
+    c
+}
+
+#[test]
+fn every_fixture_seals_opens_byte_identical_and_lists_its_globals() {
+    let d = tempfile::tempdir().unwrap();
+    for k in ["alice", "bob"] {
+        ms(d.path()).args(["keygen", "-o", k]).assert().success();
+    }
+    let expected = expected();
+    for (name, want) in expected.as_object().unwrap() {
+        let src = fixtures().join(name);
+        let archive = format!("{name}.mseal");
+        ms(d.path())
+            .args([
+                "seal",
+                "-k",
+                "alice.key",
+                "-r",
+                "bob.pub",
+                "--name",
+                "iris-tree",
+                "--model-version",
+                "1.0.0",
+                "--requires",
+                "scikit-learn==1.9.1",
+                "-o",
+                &archive,
+            ])
+            .arg(&src)
+            .assert()
+            .success();
+        let out = format!("out-{name}");
+        ms(d.path())
+            .args([
+                "open",
+                "--no-state",
+                "-t",
+                "alice.pub",
+                "-i",
+                "bob.key",
+                "-o",
+                &out,
+                &archive,
+            ])
+            .assert()
+            .success();
+        assert_eq!(
+            std::fs::read(d.path().join(&out).join(name)).unwrap(),
+            std::fs::read(&src).unwrap(),
+            "{name}"
+        );
+        let o = ms(d.path())
+            .args([
+                "inspect",
+                "--json",
+                "-t",
+                "alice.pub",
+                "-i",
+                "bob.key",
+                &archive,
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let f = &v["manifest"]["files"][0];
+        assert_eq!(f["pickle_globals"], want["globals"], "{name}");
+        assert_eq!(f["sklearn_version"], want["sklearn_version"], "{name}");
+        assert_eq!(f["pickle_protocol"], want["protocol"], "{name}");
+        let format = f["format"].as_str().unwrap();
+        let joblib = name.ends_with(".joblib");
+        assert!(
+            if joblib {
+                format.starts_with("joblib")
+            } else {
+                format == "pickle"
+            },
+            "{name}: {format}"
+        );
+    }
+    // The readable form names what the pickle imports.
+    let o = ms(d.path())
+        .args([
+            "inspect",
+            "-t",
+            "alice.pub",
+            "-i",
+            "bob.key",
+            "iris_tree.joblib.mseal",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        text.contains("sklearn.tree._classes.DecisionTreeClassifier")
+            && text.contains("scikit-learn version in the pickle: 1.9.1"),
+        "{text}"
+    );
+}
+
+const SKLEARN_ALLOW: &str = "sklearn,numpy,joblib.numpy_pickle.NumpyArrayWrapper,_codecs.encode";
+
+#[test]
+fn allow_globals_refuses_a_booby_trapped_pickle_and_leaves_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    for k in ["alice", "bob"] {
+        ms(d.path()).args(["keygen", "-o", k]).assert().success();
+    }
+    for name in ["evil_reduce.pkl", "iris_tree.joblib"] {
+        ms(d.path())
+            .args([
+                "seal",
+                "-k",
+                "alice.key",
+                "-r",
+                "bob.pub",
+                "--name",
+                "m",
+                "--model-version",
+                "1.0.0",
+                "-o",
+                &format!("{name}.mseal"),
+            ])
+            .arg(fixtures().join(name))
+            .assert()
+            .success();
+    }
+    ms(d.path())
+        .args([
+            "open",
+            "--no-state",
+            "-t",
+            "alice.pub",
+            "-i",
+            "bob.key",
+            "--allow-globals",
+            SKLEARN_ALLOW,
+            "-o",
+            "ok",
+            "iris_tree.joblib.mseal",
+        ])
+        .assert()
+        .success();
+    let o = ms(d.path())
+        .args([
+            "open",
+            "--no-state",
+            "-t",
+            "alice.pub",
+            "-i",
+            "bob.key",
+            "--allow-globals",
+            SKLEARN_ALLOW,
+            "-o",
+            "evil",
+            "evil_reduce.pkl.mseal",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(
+        err.starts_with(
+            "error: evil_reduce.pkl imports posix.system, which is outside the allowed globals"
+        ),
+        "{err}"
+    );
+    assert!(!d.path().join("evil").exists());
+    assert!(!Path::new("/tmp/modelseal-pwned").exists());
+}
+
+#[test]
+fn a_manifest_that_lies_about_globals_is_caught_by_the_re_walk() {
+    use modelseal::craft;
+    use modelseal::manifest::{FileEntry, FileKind, Manifest, ModelName, SafeRelPath};
+    let w = World::new();
+    let evil = std::fs::read(fixtures().join("evil_reduce.pkl")).unwrap();
+    // A signer's tool that recorded harmless globals for a pickle that calls posix.system.
+    let mut m = Manifest::new(
+        ModelName::parse("m").unwrap(),
+        semver::Version::new(1, 0, 0),
+        CREATED,
+    );
+    m.files = vec![FileEntry {
+        path: SafeRelPath::parse("model.pkl", 64).unwrap(),
+        size: evil.len() as u64,
+        sha256: modelseal::crypto::sha256(&evil),
+        kind: FileKind {
+            format: "pickle".into(),
+            pickle_protocol: Some(4),
+            pickle_globals: vec!["sklearn.tree._classes.DecisionTreeClassifier".into()],
+            sklearn_version: None,
+        },
+    }];
+    let mb = craft::manifest_bytes(&m);
+    let mut tar = craft::tar_entry(b"manifest", b'0', &mb, None);
+    tar.extend(craft::tar_entry(b"model.pkl", b'0', &evil, None));
+    tar.extend(craft::tar_end());
+    let a = craft::archive_from_message(
+        &tar,
+        tar.len() as u64,
+        modelseal::format::Compression::None,
+        &mb,
+        "m",
+        "1.0.0",
+        CREATED,
+        &w.author,
+        &w.reader.public(),
+    );
+    let file = w.write("lie.mseal", &a);
+    let trust = w.trust();
+    let opts = ReadOptions {
+        now: CREATED + 1,
+        ..ReadOptions::new(&trust)
+    };
+    let before = listing(w.dir.path());
+    let checks = ModelChecks {
+        allow_globals: Some(vec!["sklearn".into(), "posix".into()]),
+        expect: vec![],
+    };
+    let e = modelseal::open::open_file_checked(
+        &file,
+        Decryption::Identity(&w.reader),
+        &w.path("out"),
+        &opts,
+        Default::default(),
+        &checks,
+    )
+    .unwrap_err();
+    assert_refused!(e, Error::Model(ModelError::GlobalsMismatch { .. }));
+    assert_eq!(listing(w.dir.path()), before);
+}
