@@ -92,15 +92,63 @@ fn read_up_to<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
+/// Names that must never appear as a component of an allowed global. Protocol 4 pickles resolve a
+/// dotted name attribute by attribute, so `sklearn.utils.os.system` imports `sklearn` and then walks
+/// to `os.system` through whatever `sklearn.utils` imported: a prefix allow-list alone would admit
+/// it. These are the modules and callables that turn such a walk into code execution.
+const NEVER_ALLOWED_COMPONENTS: &[&str] = &[
+    "os",
+    "posix",
+    "nt",
+    "sys",
+    "subprocess",
+    "builtins",
+    "__builtin__",
+    "__builtins__",
+    "importlib",
+    "__import__",
+    "runpy",
+    "shutil",
+    "socket",
+    "pty",
+    "pickle",
+    "_pickle",
+    "marshal",
+    "ctypes",
+    "code",
+    "codeop",
+    "eval",
+    "exec",
+    "compile",
+    "system",
+    "popen",
+    "getattr",
+    "setattr",
+    "globals",
+    "locals",
+    "webbrowser",
+    "<unresolved>",
+];
+
 /// True when `global` is allowed by one of `prefixes`: equal to it, or under it at a `.` boundary
-/// (`sklearn` allows `sklearn.tree._classes.DecisionTreeClassifier`, not `sklearnx.evil`).
+/// (`sklearn` allows `sklearn.tree._classes.DecisionTreeClassifier`, not `sklearnx.evil`), and no
+/// component of it is one of [`NEVER_ALLOWED_COMPONENTS`] (so `sklearn.utils.os.system` is refused
+/// even under `sklearn`).
 pub fn global_allowed(global: &str, prefixes: &[String]) -> bool {
+    if global.starts_with('<')
+        || global
+            .split('.')
+            .any(|c| NEVER_ALLOWED_COMPONENTS.contains(&c))
+    {
+        return false;
+    }
     prefixes.iter().any(|p| {
         let p = p.trim_end_matches('.');
-        global == p
-            || global
-                .strip_prefix(p)
-                .is_some_and(|rest| rest.starts_with('.'))
+        !p.is_empty()
+            && (global == p
+                || global
+                    .strip_prefix(p)
+                    .is_some_and(|rest| rest.starts_with('.')))
     })
 }
 
@@ -356,6 +404,14 @@ mod tests {
         assert!(!global_allowed("sklearnx.evil", &allow));
         assert!(!global_allowed("posix.system", &allow));
         assert!(!global_allowed("numpy.core_evil.x", &allow));
+        // Attribute walks through an allowed module to a dangerous one.
+        assert!(!global_allowed("sklearn.utils.os.system", &allow));
+        assert!(!global_allowed("sklearn.base.sys.modules", &allow));
+        assert!(!global_allowed(
+            "<unresolved>",
+            &["<unresolved>".to_string()]
+        ));
+        assert!(!global_allowed("anything", &["".to_string()]));
     }
 
     #[test]
