@@ -263,3 +263,80 @@ fn a_manifest_that_lies_about_globals_is_caught_by_the_re_walk() {
     assert_refused!(e, Error::Model(ModelError::GlobalsMismatch { .. }));
     assert_eq!(listing(w.dir.path()), before);
 }
+
+#[test]
+fn allow_globals_walks_protocol_0_and_1_pickles_and_unknown_files_too() {
+    use modelseal::craft;
+    use modelseal::manifest::{FileEntry, Manifest, ModelName, SafeRelPath};
+    let w = World::new();
+    // Hand-written protocol 0 and 1 pickles of os.system("touch ..."): no PROTO opcode, so they do
+    // not sniff as pickles, yet pickle.load runs them.
+    let p0 = b"cposix\nsystem\n(S'touch /tmp/modelseal-pwned'\ntR.".to_vec();
+    let p1 = b"cposix\nsystem\nq\x00(X\x1a\x00\x00\x00touch /tmp/modelseal-pwnedtR.".to_vec();
+    // A text file whose first bytes are valid opcodes but which is not a pickle.
+    let text = b"Model card: iris tree".to_vec();
+    let json = b"{\"depth\": 3}".to_vec();
+    let cases: Vec<(&str, Vec<u8>, Option<&str>)> = vec![
+        ("p0.pkl", p0, Some("posix.system")),
+        ("p1.pkl", p1, Some("posix.system")),
+        ("card.txt", text, Some("<unparseable")),
+        ("config.json", json, None),
+    ];
+    let trust = w.trust();
+    let opts = ReadOptions {
+        now: CREATED + 1,
+        ..ReadOptions::new(&trust)
+    };
+    for (name, data, refused) in cases {
+        let mut m = Manifest::new(
+            ModelName::parse("m").unwrap(),
+            semver::Version::new(1, 0, 0),
+            CREATED,
+        );
+        m.files = vec![FileEntry {
+            path: SafeRelPath::parse(name, 64).unwrap(),
+            size: data.len() as u64,
+            sha256: modelseal::crypto::sha256(&data),
+            kind: Default::default(),
+        }];
+        let mb = craft::manifest_bytes(&m);
+        let mut tar = craft::tar_entry(b"manifest", b'0', &mb, None);
+        tar.extend(craft::tar_entry(name.as_bytes(), b'0', &data, None));
+        tar.extend(craft::tar_end());
+        let a = craft::archive_from_message(
+            &tar,
+            tar.len() as u64,
+            modelseal::format::Compression::None,
+            &mb,
+            "m",
+            "1.0.0",
+            CREATED,
+            &w.author,
+            &w.reader.public(),
+        );
+        let file = w.write("p.mseal", &a);
+        let checks = ModelChecks {
+            allow_globals: Some(vec!["sklearn".into(), "numpy".into()]),
+            expect: vec![],
+        };
+        let out = w.path(&format!("out-{name}"));
+        let r = modelseal::open::open_file_checked(
+            &file,
+            Decryption::Identity(&w.reader),
+            &out,
+            &opts,
+            Default::default(),
+            &checks,
+        );
+        match refused {
+            Some(g) => {
+                let e = r.unwrap_err();
+                assert_refused!(e, Error::Model(ModelError::DisallowedGlobal { global, .. }) if global.starts_with(g));
+                assert!(!out.exists());
+            }
+            None => {
+                r.unwrap();
+            }
+        }
+    }
+}

@@ -184,26 +184,46 @@ pub fn check_globals_in_dir(manifest: &Manifest, root: &Path, allow: &[String]) 
     Ok(())
 }
 
-fn check_one<R: Read>(manifest: &Manifest, path: &str, data: R, allow: &[String]) -> Result<()> {
-    let kind = describe(data).map_err(|e| Error::io(format!("reading {path}"), e))?;
-    if kind.pickle_protocol.is_none() && kind.pickle_globals.is_empty() {
-        return Ok(());
-    }
-    if let Some(rec) = manifest
-        .files
-        .iter()
-        .find(|f| f.path.as_str() == path)
-        .map(|f| &f.kind)
-    {
-        if rec.format != "unknown" && rec.pickle_globals != kind.pickle_globals {
-            return Err(ModelError::GlobalsMismatch { path: path.into() }.into());
+fn check_one<R: Read>(
+    manifest: &Manifest,
+    path: &str,
+    mut data: R,
+    allow: &[String],
+) -> Result<()> {
+    let mut head = [0u8; 64];
+    let n =
+        read_up_to(&mut data, &mut head).map_err(|e| Error::io(format!("reading {path}"), e))?;
+    let head = &head[..n];
+    let stream = std::io::Cursor::new(head.to_vec()).chain(std::io::BufReader::new(data));
+    let globals = match pickle::sniff(head) {
+        pickle::ModelFormat::Pickle { .. }
+        | pickle::ModelFormat::JoblibZlib
+        | pickle::ModelFormat::Joblib => {
+            let kind = scan_to_kind(stream);
+            if let Some(rec) = manifest
+                .files
+                .iter()
+                .find(|f| f.path.as_str() == path)
+                .map(|f| &f.kind)
+            {
+                if rec.format != "unknown" && rec.pickle_globals != kind.pickle_globals {
+                    return Err(ModelError::GlobalsMismatch { path: path.into() }.into());
+                }
+            }
+            kind.pickle_globals
         }
-    }
-    if let Some(bad) = kind
-        .pickle_globals
-        .iter()
-        .find(|g| !global_allowed(g, allow))
-    {
+        // Anything else may be a protocol 0/1 pickle, which has no header to sniff (or a polyglot
+        // that also sniffs as another format): walk it from the first byte.
+        _ => match pickle::scan_any(stream, &pickle::PickleLimits::default()) {
+            pickle::AnyScan::NotAPickle => return Ok(()),
+            pickle::AnyScan::Complete(info) => info.globals,
+            pickle::AnyScan::Incomplete { mut globals, error } => {
+                globals.push(format!("<unparseable: {error}>"));
+                globals
+            }
+        },
+    };
+    if let Some(bad) = globals.iter().find(|g| !global_allowed(g, allow)) {
         return Err(ModelError::DisallowedGlobal {
             path: path.into(),
             global: bad.clone(),

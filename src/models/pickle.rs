@@ -390,6 +390,44 @@ pub fn scan<R: Read>(mut r: R, limits: &PickleLimits) -> Result<PickleInfo, Pick
     }
 }
 
+/// The outcome of walking bytes that do not sniff as a pickle (see [`scan_any`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AnyScan {
+    /// The first opcode is not valid: `pickle.load` fails there too, before executing anything.
+    NotAPickle,
+    /// A complete pickle of protocol 0 or 1 (no PROTO opcode).
+    Complete(PickleInfo),
+    /// The walk stopped after the first opcode. `globals` are those met before it stopped; a loader
+    /// might read further than the walker, so callers must treat this as importing unknown code.
+    Incomplete {
+        /// Globals met before the walk stopped.
+        globals: Vec<String>,
+        /// Why it stopped.
+        error: PickleError,
+    },
+}
+
+/// Walks bytes that did not sniff as a pickle as if they were one, from the first byte: protocol
+/// 0 and 1 pickles carry no PROTO opcode, so [`sniff`] cannot tell them from other data, yet
+/// `pickle.load` runs them. Used by the allow-globals check on every file of unknown format.
+pub fn scan_any<R: Read>(r: R, limits: &PickleLimits) -> AnyScan {
+    let mut input = Input::new(r, limits.max_input_bytes);
+    let mut walker = Walker::new(limits);
+    match walker.run(&mut input).and_then(|()| input.expect_end()) {
+        Ok(()) => AnyScan::Complete(walker.finish(ModelFormat::Pickle { protocol: 0 })),
+        Err(
+            PickleError::UnknownOpcode { offset: 0, .. }
+            | PickleError::Truncated { offset: 0 }
+            | PickleError::Malformed { offset: 0, .. },
+        ) => AnyScan::NotAPickle,
+        Err(error) => AnyScan::Incomplete {
+            globals: walker.finish(ModelFormat::Unknown).globals,
+            error,
+        },
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Input: buffered, offset- and frame-aware byte source.
 
