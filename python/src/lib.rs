@@ -10,11 +10,9 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList};
 
-use modelseal::error::{
-    Error, KeyError, ModelError, TrustError, UsageError, VerifyError,
-};
+use modelseal::error::{Error, KeyError, ModelError, TrustError, UsageError, VerifyError};
 use modelseal::format::{Header, Stanza};
 use modelseal::keys::{PublicKey, SecretKey, SharedKey};
 use modelseal::manifest::{Manifest, ModelName, SafeRelPath};
@@ -176,10 +174,7 @@ fn header_dict<'py>(py: Python<'py>, h: &Header) -> PyResult<Bound<'py, PyDict>>
     r.set_item("x25519", x25519)?;
     r.set_item("shared_key", h.recipients.len() - x25519)?;
     d.set_item("recipients", r)?;
-    d.set_item(
-        "compression",
-        format!("{:?}", h.compression).to_lowercase(),
-    )?;
+    d.set_item("compression", format!("{:?}", h.compression).to_lowercase())?;
     d.set_item("tar_size", h.tar_size)?;
     d.set_item("plaintext_size", h.plaintext_size)?;
     d.set_item("ciphertext_size", h.ciphertext_size)?;
@@ -265,8 +260,152 @@ fn report_dict<'py>(
         .map(|k| k.to_string())
         .collect();
     d.set_item("cosigners", cosigners)?;
-    d.set_item("manifest", manifest.map(|m| manifest_dict(py, m)).transpose()?)?;
+    d.set_item(
+        "manifest",
+        manifest.map(|m| manifest_dict(py, m)).transpose()?,
+    )?;
     Ok(d)
+}
+
+/// A growable in-memory binary file owned by Rust: `joblib.dump` writes into one, `seal_bytes`
+/// takes its bytes without copying them, and `open_bytes` returns each checked file as one that
+/// `joblib.load` reads (no copy of the whole model into a Python `bytes`). File-like: `write`
+/// (appending), `read`, `readline`, `peek`, `seek`, `tell`; `bytes(buf)` copies it out.
+#[pyclass(module = "modelseal._modelseal")]
+#[derive(Default)]
+struct Buffer {
+    data: Vec<u8>,
+    pos: usize,
+}
+
+impl Buffer {
+    fn take_all(&mut self) -> Vec<u8> {
+        self.pos = 0;
+        std::mem::take(&mut self.data)
+    }
+
+    fn span(&self, n: Option<isize>) -> std::ops::Range<usize> {
+        let start = self.pos.min(self.data.len());
+        let rest = self.data.len() - start;
+        let len = match n {
+            Some(n) if n >= 0 => (n as usize).min(rest),
+            _ => rest,
+        };
+        start..start + len
+    }
+}
+
+#[pymethods]
+impl Buffer {
+    #[new]
+    fn new() -> Self {
+        Buffer::default()
+    }
+
+    /// Appends bytes (bytes, bytearray or any buffer); returns how many.
+    fn write(&mut self, data: &Bound<'_, PyAny>) -> PyResult<usize> {
+        if self.pos != self.data.len() {
+            return Err(pyo3::exceptions::PyOSError::new_err(
+                "modelseal Buffer only appends: seek to the end before writing",
+            ));
+        }
+        let n = if let Ok(b) = data.cast::<PyBytes>() {
+            self.data.extend_from_slice(b.as_bytes());
+            b.as_bytes().len()
+        } else if let Ok(b) = data.cast::<PyByteArray>() {
+            let v = b.to_vec();
+            self.data.extend_from_slice(&v);
+            v.len()
+        } else {
+            // A memoryview (the pickle framer writes those) or another buffer: one copy through
+            // `memoryview(data).tobytes()`, which refuses what is not a buffer (`bytes(5)` would
+            // write five zeros).
+            let copied = data
+                .py()
+                .import("builtins")?
+                .getattr("memoryview")?
+                .call1((data,))?
+                .call_method0("tobytes")?
+                .cast_into::<PyBytes>()?;
+            self.data.extend_from_slice(copied.as_bytes());
+            copied.as_bytes().len()
+        };
+        self.pos = self.data.len();
+        Ok(n)
+    }
+
+    /// Reads up to `n` bytes (all that is left when `n` is omitted or negative).
+    #[pyo3(signature = (n=-1))]
+    fn read<'py>(&mut self, py: Python<'py>, n: Option<isize>) -> Bound<'py, PyBytes> {
+        let r = self.span(n);
+        self.pos = r.end;
+        PyBytes::new(py, &self.data[r])
+    }
+
+    /// Reads up to and including the next newline (at most `size` bytes).
+    #[pyo3(signature = (size=-1))]
+    fn readline<'py>(&mut self, py: Python<'py>, size: Option<isize>) -> Bound<'py, PyBytes> {
+        let r = self.span(size);
+        let end = self.data[r.clone()]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(r.end, |i| r.start + i + 1);
+        self.pos = end;
+        PyBytes::new(py, &self.data[r.start..end])
+    }
+
+    /// Returns up to `n` bytes without moving the position.
+    #[pyo3(signature = (n=1))]
+    fn peek<'py>(&self, py: Python<'py>, n: Option<isize>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.data[self.span(n)])
+    }
+
+    /// Moves the position: `whence` 0 from the start, 1 from the current position, 2 from the end.
+    #[pyo3(signature = (offset, whence=0))]
+    fn seek(&mut self, offset: i64, whence: i32) -> PyResult<usize> {
+        let base = match whence {
+            0 => 0i64,
+            1 => self.pos as i64,
+            2 => self.data.len() as i64,
+            _ => {
+                return Err(pyo3::exceptions::PyValueError::new_err(
+                    "whence must be 0, 1 or 2",
+                ))
+            }
+        };
+        let to = base
+            .checked_add(offset)
+            .filter(|t| *t >= 0)
+            .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("negative seek position"))?;
+        self.pos = to as usize;
+        Ok(self.pos)
+    }
+
+    fn tell(&self) -> usize {
+        self.pos
+    }
+
+    fn readable(&self) -> bool {
+        true
+    }
+
+    fn writable(&self) -> bool {
+        true
+    }
+
+    fn seekable(&self) -> bool {
+        true
+    }
+
+    fn flush(&self) {}
+
+    fn __len__(&self) -> usize {
+        self.data.len()
+    }
+
+    fn __bytes__<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.data)
+    }
 }
 
 /// Seals in-memory files into `out_path`, signed with `signing_key` and encrypted to every
@@ -275,12 +414,12 @@ fn report_dict<'py>(
 #[pyfunction]
 #[pyo3(signature = (
     files, signing_key, recipients, shared_key, name, version, description, metadata, requires,
-    metrics, train_data, source, expires_unix, out_path, force
+    metrics, train_data, source, expires_unix, out_path, force, compression="auto"
 ))]
 #[allow(clippy::too_many_arguments)]
 fn seal_bytes<'py>(
     py: Python<'py>,
-    files: Vec<(String, Bound<'py, PyBytes>)>,
+    files: Vec<(String, Bound<'py, PyAny>)>,
     signing_key: PathBuf,
     recipients: Vec<PathBuf>,
     shared_key: Option<PathBuf>,
@@ -295,16 +434,41 @@ fn seal_bytes<'py>(
     expires_unix: Option<u64>,
     out_path: PathBuf,
     force: bool,
+    compression: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
     let limits = Limits::default();
+    let compression = match compression {
+        "auto" => seal::CompressionChoice::Auto,
+        "zstd" => seal::CompressionChoice::Zstd,
+        "none" => seal::CompressionChoice::None,
+        other => {
+            return Err(usage(
+                py,
+                UsageError::InvalidMetadata {
+                    value: other.into(),
+                    detail: "compression must be auto, zstd or none".into(),
+                },
+            ))
+        }
+    };
     let mut inputs = Vec::with_capacity(files.len());
     for (path, data) in &files {
         let archive_path = SafeRelPath::parse(path, limits.max_path_bytes)
             .map_err(|e| to_py(py, e.into(), true))?;
+        let bytes = if let Ok(buf) = data.cast::<Buffer>() {
+            // Moved out of the Buffer, not copied: the Buffer is left empty.
+            buf.borrow_mut().take_all()
+        } else if let Ok(b) = data.cast::<PyBytes>() {
+            // The crate's `Source::Bytes` owns its bytes: one copy out of the Python object.
+            b.as_bytes().to_vec()
+        } else {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "{path}: expected bytes or a modelseal Buffer"
+            )));
+        };
         inputs.push(Input {
             archive_path,
-            // The crate's `Source::Bytes` owns its bytes: one copy out of the Python object.
-            source: Source::Bytes(data.as_bytes().to_vec()),
+            source: Source::Bytes(bytes),
         });
     }
     drop(files);
@@ -356,7 +520,7 @@ fn seal_bytes<'py>(
                 metadata,
                 created: creation_time()?,
                 expires: expires_unix,
-                compression: seal::CompressionChoice::Auto,
+                compression,
                 details,
                 limits,
             };
@@ -381,7 +545,7 @@ fn seal_bytes<'py>(
 /// each file's size and SHA-256, the payload digest; then, when `allow_globals` is given, every
 /// pickle is re-walked statically and refused if it imports a global outside it (or differs from
 /// the signed manifest's record); then the `expect` requirements must match the manifest exactly.
-/// Returns `(report, [(archive_path, bytes), ...])`; `report["manifest"]` is the manifest.
+/// Returns `(report, [(archive_path, Buffer), ...])`; `report["manifest"]` is the manifest.
 #[pyfunction]
 #[pyo3(signature = (
     path, trust, identity=None, shared_key=None, allow_globals=None, expect=Vec::new(),
@@ -440,7 +604,7 @@ fn open_bytes<'py>(
     let d = report_dict(py, &report, Some(&manifest))?;
     let out = PyList::empty(py);
     for (p, data) in files {
-        out.append((p.as_str(), PyBytes::new(py, &data)))?;
+        out.append((p.as_str(), Buffer { data, pos: 0 }))?;
     }
     Ok((d, out))
 }
@@ -531,6 +695,7 @@ fn requirement_mismatch<'py>(
 #[pymodule]
 fn _modelseal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MODELSEAL_VERSION", modelseal::VERSION)?;
+    m.add_class::<Buffer>()?;
     m.add_function(wrap_pyfunction!(seal_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(open_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(verify, m)?)?;
