@@ -772,6 +772,10 @@ impl Error {
     pub fn hint(&self) -> &'static str {
         match self {
             Error::Format(FormatError::UnsupportedVersion { .. }) => "upgrade modelseal, or ask the sender for an archive in a version this build reads",
+            Error::Format(FormatError::InvalidModelName { .. }) => {
+                "model names are 1-128 characters of letters, digits, '.', '_', '/' and '-'"
+            }
+            Error::Format(FormatError::InvalidModelVersion { .. }) => "model versions are semver, like 1.2.0",
             Error::Format(FormatError::BadMagic { .. }) => "is this file a .mseal archive? it may be another format or damaged in transfer",
             Error::Format(_) => "the archive is damaged or was altered; get a fresh copy from the signer",
             Error::Key(KeyError::InsecurePermissions { .. }) => "run `chmod 600` on the secret key file",

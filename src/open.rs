@@ -672,7 +672,8 @@ impl EntrySink for MemorySink {
             .into());
         }
         self.budget -= size;
-        let mut buf = Vec::with_capacity(size as usize);
+        // Reserve at most 64 MiB up front: the claim is signed, but only bytes that arrive are kept.
+        let mut buf = Vec::with_capacity(size.min(64 << 20) as usize);
         data.read_to_end(&mut buf)
             .map_err(|e| Error::io("reading the payload", e))?;
         self.files.push((path.clone(), buf));
