@@ -381,6 +381,14 @@ pub(crate) fn walk<R: Read + ?Sized>(
             if entry.size != header.manifest_size && !crate::FUZZING {
                 return Err(ContentError::ManifestMismatch { field: "size" }.into());
             }
+            // Bounded here, before allocating, whatever the header said (found by fuzzing, where the
+            // header's own bound is bypassed: defence in depth).
+            if entry.size > limits.max_manifest_bytes {
+                return Err(FormatError::InvalidManifest {
+                    detail: format!("{} bytes, limit {}", entry.size, limits.max_manifest_bytes),
+                }
+                .into());
+            }
             let mut bytes = vec![0u8; entry.size as usize];
             read_exact_or(r, &mut bytes, "truncated inside the manifest")?;
             skip_padding(r, entry.size)?;
@@ -546,6 +554,49 @@ mod tests {
                 parse_pax(r.as_bytes()).unwrap(),
                 (Some(v.to_string()), None)
             );
+        }
+    }
+
+    /// Regression for fuzz/artifacts/tar_walk/oom-25eae30a…: a manifest entry claiming 2 GiB must be
+    /// refused before allocation even when the header it is checked against claims the same size.
+    #[test]
+    fn a_huge_manifest_entry_is_refused_before_allocating() {
+        let size = (2u64 << 30) + 426;
+        let h = Header {
+            suite: crate::format::Suite::Mseal1Ed25519X25519Cobblestone256Blake3,
+            signer: [0; 16],
+            recipients: vec![],
+            salt: [0; 24],
+            commitment: [0; 32],
+            compression: crate::format::Compression::None,
+            tar_size: size + 2048,
+            plaintext_size: size + 2048,
+            chunk_count: 1,
+            ciphertext_size: 0,
+            payload_digest: [0; 32],
+            model_name: "m".into(),
+            model_version: "1.0.0".into(),
+            created: 0,
+            expires: None,
+            manifest_size: size,
+            manifest_sha256: [0; 32],
+        };
+        let mut tar =
+            TarWriter::<Vec<u8>>::header_block(b"manifest", size, tar::EntryType::Regular)
+                .unwrap()
+                .to_vec();
+        tar.extend_from_slice(&[0u8; 1024]);
+        let e = walk(&mut &tar[..], &h, &Limits::default(), &mut NoSink).unwrap_err();
+        assert!(
+            matches!(e, Error::Format(FormatError::InvalidManifest { .. })),
+            "{e:?}"
+        );
+    }
+
+    struct NoSink;
+    impl EntrySink for NoSink {
+        fn file(&mut self, _: &SafeRelPath, _: u64, _: &mut dyn Read) -> Result<()> {
+            Ok(())
         }
     }
 
