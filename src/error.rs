@@ -635,7 +635,7 @@ pub enum UsageError {
         max: usize,
     },
     /// No input file.
-    #[error("no input files")]
+    #[error("no input files (directories given hold no regular file)")]
     NoInputs,
     /// An input that is not a regular file or directory (symlink inside a directory, device…).
     #[error("{path}: unsupported input ({kind})")]

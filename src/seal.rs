@@ -201,6 +201,10 @@ pub fn collect_inputs(paths: &[PathBuf], limits: &Limits) -> Result<Vec<Input>> 
             .into());
         }
     }
+    // Directories with no regular file in them: nothing to seal is a mistake, not an archive.
+    if out.is_empty() {
+        return Err(UsageError::NoInputs.into());
+    }
     out.sort_by(|a, b| {
         a.archive_path
             .as_str()

@@ -270,3 +270,14 @@ mod stored_single_pass {
         }
     }
 }
+
+#[test]
+fn an_empty_directory_is_refused_not_sealed_as_an_empty_archive() {
+    let w = World::new();
+    std::fs::create_dir(w.path("empty")).unwrap();
+    let e = modelseal::seal::collect_inputs(&[w.path("empty")], &Default::default()).unwrap_err();
+    assert_refused!(
+        e,
+        modelseal::Error::Usage(modelseal::error::UsageError::NoInputs)
+    );
+}
