@@ -58,9 +58,14 @@ def compare(name, ours, peer, prepare=lambda: None):
 rows = []
 seal = f"{MS} -q seal -k ms-author.key -r ms-reader.pub --name weights --model-version 1.0.0 --force -o w.mseal weights_1g.bin"
 age_sign = f"age -r {AGE_PUB} -o w.age weights_1g.bin && minisign -S -s mini.key -m w.age >/dev/null"
-rows.append(compare("seal 1 GiB float32 vs age -r + minisign -S", seal, age_sign))
+# Each side starts without its previous output: deleting a 1 GiB file is not part of sealing.
+fresh_outputs = lambda: clean("w.mseal", "w.age", "w.age.minisig", "wmodel.sig")
+rows.append(compare("seal 1 GiB float32 vs age -r + minisign -S", seal, age_sign, prepare=fresh_outputs))
 rows.append(compare("seal 1 GiB float32 vs model_signing sign key (hash only)", seal,
-                    f"{W}/venv/bin/model_signing --log-level ERROR sign key --private_key ec.key --signature wmodel.sig wmodel"))
+                    f"{W}/venv/bin/model_signing --log-level ERROR sign key --private_key ec.key --signature wmodel.sig wmodel",
+                    prepare=fresh_outputs))
+# The open workloads read the archives the seal workloads made: make sure both exist.
+subprocess.run(["bash", "-c", f"{seal} && {age_sign}"], check=True)
 open_ms = f"rm -rf out && {MS} -q open --no-state -t ms-author.pub -i ms-reader.key -o out w.mseal"
 open_peer = "minisign -V -p mini.pub -m w.age >/dev/null && age -d -i age.key -o out.bin w.age"
 rows.append(compare("open 1 GiB vs minisign -V + age -d", open_ms, open_peer, prepare=lambda: clean("out", "out.bin")))
