@@ -28,34 +28,6 @@ fn manifest() -> Manifest {
     m
 }
 
-fn archive(
-    w: &World,
-    manifest_bytes: &[u8],
-    body: &[u8],
-    compression: Compression,
-    tar_size: Option<u64>,
-) -> Vec<u8> {
-    let mut tar = craft::tar_entry(b"manifest", b'0', manifest_bytes, None);
-    tar.extend_from_slice(body);
-    let size = tar_size.unwrap_or(tar.len() as u64);
-    let message = if compression == Compression::Zstd {
-        craft::zstd(&tar)
-    } else {
-        tar
-    };
-    craft::archive_from_message(
-        &message,
-        size,
-        compression,
-        manifest_bytes,
-        "iris-tree",
-        "1.0.0",
-        CREATED,
-        &w.author,
-        &w.reader.public(),
-    )
-}
-
 #[cfg(target_os = "linux")]
 #[test]
 fn allocation_bombs_end_in_a_clean_refusal_under_a_memory_limit() {
@@ -75,12 +47,11 @@ fn allocation_bombs_end_in_a_clean_refusal_under_a_memory_limit() {
     let cases: Vec<(&str, Vec<u8>)> = vec![
         (
             "manifest length 2^40",
-            archive(&w, &huge_len, &craft::tar_end(), Compression::None, None),
+            w.trusted_archive(&huge_len, &craft::tar_end(), Compression::None, None),
         ),
         (
             "GNU long name of 1 GiB",
-            archive(
-                &w,
+            w.trusted_archive(
                 &mb,
                 &craft::tar_entry(b"././@LongLink", b'L', b"", Some(1 << 30)),
                 Compression::Zstd,
@@ -89,8 +60,7 @@ fn allocation_bombs_end_in_a_clean_refusal_under_a_memory_limit() {
         ),
         (
             "PAX header of 1 GiB",
-            archive(
-                &w,
+            w.trusted_archive(
                 &mb,
                 &craft::tar_entry(b"PaxHeader", b'x', b"", Some(1 << 30)),
                 Compression::None,
@@ -114,7 +84,7 @@ fn allocation_bombs_end_in_a_clean_refusal_under_a_memory_limit() {
         (
             "payload claiming 2^50 bytes",
             craft::resign(
-                &archive(&w, &mb, &craft::tar_end(), Compression::None, None),
+                &w.trusted_archive(&mb, &craft::tar_end(), Compression::None, None),
                 &w.author,
                 |h| {
                     h.plaintext_size = 1 << 50;

@@ -32,44 +32,15 @@ fn manifest(files: &[(&str, &[u8])]) -> Manifest {
     m
 }
 
-/// A trusted, correctly encrypted archive whose tar stream is `manifest` entry + `body`, with the
-/// signed `tar_size` equal to the real size unless given.
-fn archive(
-    w: &World,
-    m_bytes: &[u8],
-    body: &[u8],
-    compression: Compression,
-    tar_size: Option<u64>,
-) -> Vec<u8> {
-    let mut tar = craft::tar_entry(b"manifest", b'0', m_bytes, None);
-    tar.extend_from_slice(body);
-    let size = tar_size.unwrap_or(tar.len() as u64);
-    let message = match compression {
-        Compression::Zstd => craft::zstd(&tar),
-        _ => tar,
-    };
-    craft::archive_from_message(
-        &message,
-        size,
-        compression,
-        m_bytes,
-        "iris-tree",
-        "1.0.0",
-        CREATED,
-        &w.author,
-        &w.reader.public(),
-    )
-}
-
 fn with_end(mut v: Vec<u8>) -> Vec<u8> {
     v.extend_from_slice(&craft::tar_end());
     v
 }
 
 fn refused(w: &World, m: &Manifest, body: Vec<u8>) -> Error {
-    let a = archive(w, &craft::manifest_bytes(m), &body, Compression::None, None);
+    let a = w.trusted_archive(&craft::manifest_bytes(m), &body, Compression::None, None);
     // The same bytes through a zstd frame must be refused the same way.
-    let z = archive(w, &craft::manifest_bytes(m), &body, Compression::Zstd, None);
+    let z = w.trusted_archive(&craft::manifest_bytes(m), &body, Compression::Zstd, None);
     let e1 = w.open_bytes_to_dir_err(&a);
     let e2 = w.open_bytes_to_dir_err(&z);
     assert_eq!(
@@ -93,13 +64,7 @@ fn a_crafted_valid_archive_opens() {
         ]
         .concat(),
     );
-    let a = archive(
-        &w,
-        &craft::manifest_bytes(&m),
-        &body,
-        Compression::Zstd,
-        None,
-    );
+    let a = w.trusted_archive(&craft::manifest_bytes(&m), &body, Compression::Zstd, None);
     let (_, files) = w.open_bytes(&a).unwrap();
     assert_eq!(files.len(), 2);
 }
@@ -327,7 +292,7 @@ fn manifests_with_trailing_bytes_noncanonical_encodings_or_huge_lengths() {
     let body = with_end(craft::tar_entry(b"a", b'0', b"alpha", None));
     let mut trailing = good.clone();
     trailing.push(0);
-    let e = w.open_bytes_to_dir_err(&archive(&w, &trailing, &body, Compression::None, None));
+    let e = w.open_bytes_to_dir_err(&w.trusted_archive(&trailing, &body, Compression::None, None));
     assert_refused!(
         e,
         Error::Format(FormatError::TrailingBytes {
@@ -338,7 +303,7 @@ fn manifests_with_trailing_bytes_noncanonical_encodings_or_huge_lengths() {
     // The name's length prefix (after the 4-byte schema) claims 2^40 bytes: a clean error, no abort.
     let mut huge = good.clone();
     huge[4..12].copy_from_slice(&(1u64 << 40).to_le_bytes());
-    let e = w.open_bytes_to_dir_err(&archive(&w, &huge, &body, Compression::None, None));
+    let e = w.open_bytes_to_dir_err(&w.trusted_archive(&huge, &body, Compression::None, None));
     assert_refused!(
         e,
         Error::Format(FormatError::Decode {
@@ -349,7 +314,7 @@ fn manifests_with_trailing_bytes_noncanonical_encodings_or_huge_lengths() {
     // An unknown schema.
     let mut schema = good.clone();
     schema[0] = 9;
-    let e = w.open_bytes_to_dir_err(&archive(&w, &schema, &body, Compression::None, None));
+    let e = w.open_bytes_to_dir_err(&w.trusted_archive(&schema, &body, Compression::None, None));
     assert_refused!(
         e,
         Error::Format(FormatError::UnsupportedManifestSchema { found: 9, .. })
@@ -369,7 +334,7 @@ fn manifests_with_trailing_bytes_noncanonical_encodings_or_huge_lengths() {
         .position(|w| w == pair.as_slice())
         .expect("metadata entries");
     swapped[at..at + 36].copy_from_slice(&[entry(b'b', b'2'), entry(b'a', b'1')].concat());
-    let e = w.open_bytes_to_dir_err(&archive(&w, &swapped, &body, Compression::None, None));
+    let e = w.open_bytes_to_dir_err(&w.trusted_archive(&swapped, &body, Compression::None, None));
     assert_refused!(
         e,
         Error::Format(FormatError::NonCanonical { what: "manifest" })
@@ -545,13 +510,7 @@ fn entry_count_and_path_length_above_the_limits() {
         ]
         .concat(),
     );
-    let a = archive(
-        &w,
-        &craft::manifest_bytes(&m),
-        &body,
-        Compression::None,
-        None,
-    );
+    let a = w.trusted_archive(&craft::manifest_bytes(&m), &body, Compression::None, None);
     w.open_bytes(&a).unwrap();
     // The same archive under a reader with a 100-byte path limit.
     let trust = w.trust();
@@ -579,13 +538,7 @@ fn entry_count_and_path_length_above_the_limits() {
             .flat_map(|(p, d)| craft::tar_entry(p.as_bytes(), b'0', d, None))
             .collect(),
     );
-    let a = archive(
-        &w,
-        &craft::manifest_bytes(&m),
-        &body,
-        Compression::None,
-        None,
-    );
+    let a = w.trusted_archive(&craft::manifest_bytes(&m), &body, Compression::None, None);
     opts.limits = modelseal::Limits {
         max_files: 3,
         ..Default::default()

@@ -159,6 +159,39 @@ impl World {
     }
 }
 
+impl World {
+    /// A correctly encrypted archive for the reader, signed by the trusted author, whose tar
+    /// stream is a `manifest` entry holding `manifest_bytes` followed by `body` (any bytes), zstd-
+    /// compressed when asked. The signed `tar_size` is the real one unless given.
+    pub fn trusted_archive(
+        &self,
+        manifest_bytes: &[u8],
+        body: &[u8],
+        compression: modelseal::format::Compression,
+        tar_size: Option<u64>,
+    ) -> Vec<u8> {
+        use modelseal::craft;
+        let mut tar = craft::tar_entry(b"manifest", b'0', manifest_bytes, None);
+        tar.extend_from_slice(body);
+        let size = tar_size.unwrap_or(tar.len() as u64);
+        let message = match compression {
+            modelseal::format::Compression::Zstd => craft::zstd(&tar),
+            _ => tar,
+        };
+        craft::archive_from_message(
+            &message,
+            size,
+            compression,
+            manifest_bytes,
+            "iris-tree",
+            "1.0.0",
+            CREATED,
+            &self.author,
+            &self.reader.public(),
+        )
+    }
+}
+
 pub fn shared_key() -> SharedKey {
     SharedKey::generate()
 }
