@@ -1053,6 +1053,18 @@ enum ShadowState {
     Live,
 }
 
+impl ShadowState {
+    /// The state that reads a `size`-byte length argument, starting with no byte read.
+    fn length(size: u8, signed: bool) -> Self {
+        ShadowState::Len {
+            size,
+            signed,
+            have: 0,
+            acc: [0; 8],
+        }
+    }
+}
+
 struct Shadow {
     state: ShadowState,
     ops: u64,
@@ -1080,30 +1092,10 @@ impl Shadow {
                         Some(Arg::No) => ShadowState::Op,
                         Some(Arg::Fixed(n)) => ShadowState::Skip(u64::from(n)),
                         Some(Arg::Lines(n)) => ShadowState::Lines(n),
-                        Some(Arg::Len1) => ShadowState::Len {
-                            size: 1,
-                            signed: false,
-                            have: 0,
-                            acc: [0; 8],
-                        },
-                        Some(Arg::Len4) => ShadowState::Len {
-                            size: 4,
-                            signed: false,
-                            have: 0,
-                            acc: [0; 8],
-                        },
-                        Some(Arg::Len4Signed) => ShadowState::Len {
-                            size: 4,
-                            signed: true,
-                            have: 0,
-                            acc: [0; 8],
-                        },
-                        Some(Arg::Len8) => ShadowState::Len {
-                            size: 8,
-                            signed: false,
-                            have: 0,
-                            acc: [0; 8],
-                        },
+                        Some(Arg::Len1) => ShadowState::length(1, false),
+                        Some(Arg::Len4) => ShadowState::length(4, false),
+                        Some(Arg::Len4Signed) => ShadowState::length(4, true),
+                        Some(Arg::Len8) => ShadowState::length(8, false),
                     };
                 }
                 ShadowState::Skip(n) => {

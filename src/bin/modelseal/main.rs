@@ -714,6 +714,13 @@ struct Sealing {
 }
 
 impl SealingArgs {
+    fn output_options(&self) -> seal::OutputOptions {
+        seal::OutputOptions {
+            force: self.force,
+            fsync: self.fsync,
+        }
+    }
+
     fn load(&self) -> Result<Sealing, Error> {
         let created = creation_time()?;
         let mut details = Details::default();
@@ -793,15 +800,7 @@ fn seal_cmd(a: SealArgs, quiet: bool) -> Result<(), Error> {
     let total: u64 = a.inputs.iter().map(|p| dir_size(p)).sum();
     // Sealing reads every input byte about twice (hashing and payload, or payload and read-back).
     let _bar = progress::Progress::start("sealing", total.saturating_mul(2), quiet);
-    let summary = seal::seal_file(
-        &inputs,
-        &opts,
-        &a.s.output,
-        seal::OutputOptions {
-            force: a.s.force,
-            fsync: a.s.fsync,
-        },
-    )?;
+    let summary = seal::seal_file(&inputs, &opts, &a.s.output, a.s.output_options())?;
     render::sealed(&summary, &a.s.output, &s.signer);
     Ok(())
 }
@@ -837,15 +836,7 @@ fn train_cmd(a: TrainArgs) -> Result<(), Error> {
     }
     let inputs = tree::sealable(&trained, models::LINFA_TREES_VERSION, &mut s.details)?;
     let opts = s.options(&a.s, CompressionChoice::Auto)?;
-    let summary = seal::seal_file(
-        &inputs,
-        &opts,
-        &a.s.output,
-        seal::OutputOptions {
-            force: a.s.force,
-            fsync: a.s.fsync,
-        },
-    )?;
+    let summary = seal::seal_file(&inputs, &opts, &a.s.output, a.s.output_options())?;
     outln!(
         "trained a decision tree on {} rows, {} features, {} classes: training accuracy {:.1}%",
         trained.rows,
