@@ -549,13 +549,48 @@ pub enum ModelError {
         /// The decoder's message.
         detail: String,
     },
-    /// A pickle imports a global outside the allowed prefixes.
-    #[error("{path} imports {global}, which is outside the allowed globals")]
+    /// A pickle imports globals outside the allowed globals.
+    #[error("{path} imports {}, outside the allowed globals", globals.join(", "))]
     DisallowedGlobal {
         /// The pickle file.
         path: String,
-        /// The global.
-        global: String,
+        /// Every global outside the policy, in the order the pickle names them.
+        globals: Vec<String>,
+    },
+    /// Under an allow-list, a file that is neither a fully walked pickle nor a format positively
+    /// recognised as safe to hand to a loader.
+    #[error(
+        "{path} is {detail}: it cannot be checked, so it is not released under the allowed globals"
+    )]
+    UncheckedFile {
+        /// The file.
+        path: String,
+        /// What it is.
+        detail: String,
+    },
+    /// `@NAME` names no shipped profile.
+    #[error("no shipped profile is named @{name}")]
+    UnknownProfile {
+        /// The name.
+        name: String,
+    },
+    /// No shipped profile matches the library release the model records.
+    #[error("the model records {name} {version}, and no shipped @{name} profile matches it (shipped: {available})")]
+    NoProfileForVersion {
+        /// The profile name.
+        name: String,
+        /// The recorded version.
+        version: String,
+        /// The major.minor releases profiles exist for.
+        available: String,
+    },
+    /// An allowed-globals entry that is malformed or never allowed.
+    #[error("allowed-globals entry {entry:?}: {detail}")]
+    InvalidGlobalEntry {
+        /// The entry.
+        entry: String,
+        /// Why.
+        detail: String,
     },
     /// The globals of a pickle differ from those the manifest recorded.
     #[error("{path}: imported globals differ from the manifest's record")]
@@ -751,9 +786,13 @@ impl Error {
     pub fn is_refusal(&self) -> bool {
         match self {
             Error::Io { .. } => false,
-            Error::Model(m) => {
-                !matches!(m, ModelError::BadInput { .. } | ModelError::Training { .. })
-            }
+            Error::Model(m) => !matches!(
+                m,
+                ModelError::BadInput { .. }
+                    | ModelError::Training { .. }
+                    | ModelError::UnknownProfile { .. }
+                    | ModelError::InvalidGlobalEntry { .. }
+            ),
             Error::Usage(u) => matches!(
                 u,
                 UsageError::OutputExists { .. }
@@ -800,7 +839,17 @@ impl Error {
                 "load it with a build that matches, ask the author to re-seal it, or choose a relaxed VersionPolicy knowingly"
             }
             Error::Model(ModelError::DisallowedGlobal { .. }) => {
-                "do not unpickle it; widen --allow-globals only if you trust that code"
+                "do not unpickle it; list those exact names in --allow-globals only if you trust their code"
+            }
+            Error::Model(ModelError::UncheckedFile { .. }) => {
+                "open it without --allow-globals and inspect it by hand, or ask the signer for a plain pickle or a safe format"
+            }
+            Error::Model(ModelError::UnknownProfile { .. }) => "the shipped profile is @sklearn; other lists are @FILE or exact names",
+            Error::Model(ModelError::NoProfileForVersion { .. }) => {
+                "use a modelseal release that ships a profile for that scikit-learn, or list the exact names yourself"
+            }
+            Error::Model(ModelError::InvalidGlobalEntry { .. }) => {
+                "give @sklearn, @FILE, exact dotted names such as mypkg.MyEstimator, or pkg.* for a whole package"
             }
             Error::Model(ModelError::RequirementMismatch { .. } | ModelError::RequirementMissing { .. }) => {
                 "use a runtime that matches the model's requirements, or a model built for yours"

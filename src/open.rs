@@ -552,8 +552,10 @@ pub fn open_file(
 /// Model-level checks run on the opened files before they are released.
 #[derive(Clone, Debug, Default)]
 pub struct ModelChecks {
-    /// When set, every pickle is re-walked and refused if it imports a global outside these
-    /// prefixes (or differs from the manifest's record).
+    /// When set, every pickle is re-walked and refused if it imports a global outside the policy
+    /// these entries resolve to (`@sklearn`, `@FILE`, `pkg.*`, exact names; see
+    /// [`crate::models::globals`]), or differs from the manifest's record; every other file must
+    /// be a recognised safe format.
     pub allow_globals: Option<Vec<String>>,
     /// `NAME==VERSION` pairs the manifest's requirements must match exactly.
     pub expect: Vec<(String, String)>,
@@ -600,7 +602,8 @@ pub fn open_file_checked(
     if let Some(m) = &manifest {
         crate::models::check_requirements(m, &checks.expect)?;
         if let Some(allow) = &checks.allow_globals {
-            crate::models::check_globals_in_dir(m, tmp.path(), allow)?;
+            let policy = crate::models::resolve_globals(m, allow)?;
+            crate::models::check_globals_in_dir(m, tmp.path(), &policy)?;
         }
     }
     // Record acceptance (re-checking under the state's exclusive lock), then release: step 13.

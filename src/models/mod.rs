@@ -1,7 +1,9 @@
 //! Model adapters: what a model file is (format sniffing, the static pickle walker), typed models
 //! serialized by modelseal itself, and the version gate.
 
+pub mod globals;
 pub mod pickle;
+mod sniffers;
 pub mod tree;
 
 use std::io::Read;
@@ -11,6 +13,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{Error, IoContext, ModelError, Result};
+pub use globals::GlobalPolicy;
+
 use crate::manifest::{FileKind, Manifest, TypedModel};
 use crate::open::{self, Decryption, OpenedFiles, ReadOptions};
 
@@ -92,109 +96,105 @@ fn read_up_to<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-/// Names that must never appear as a component of an allowed global. Protocol 4 pickles resolve a
-/// dotted name attribute by attribute, so `sklearn.utils.os.system` imports `sklearn` and then walks
-/// to `os.system` through whatever `sklearn.utils` imported: a prefix allow-list alone would admit
-/// it. These are the modules and callables that turn such a walk into code execution.
-const NEVER_ALLOWED_COMPONENTS: &[&str] = &[
-    "os",
-    "posix",
-    "nt",
-    "sys",
-    "subprocess",
-    "builtins",
-    "__builtin__",
-    "__builtins__",
-    "importlib",
-    "__import__",
-    "runpy",
-    "shutil",
-    "socket",
-    "pty",
-    "pickle",
-    "marshal",
-    "ctypes",
-    "code",
-    "codeop",
-    "eval",
-    "exec",
-    "compile",
-    "system",
-    "popen",
-    "getattr",
-    "setattr",
-    "globals",
-    "locals",
-    "webbrowser",
-    "<unresolved>",
-];
+/// The scikit-learn release a manifest records: the `_sklearn_version` walked from its pickles
+/// first (what the estimators were really pickled by), else `requires["scikit-learn"]`.
+pub fn recorded_sklearn(manifest: &Manifest) -> Option<&str> {
+    manifest
+        .files
+        .iter()
+        .find_map(|f| f.kind.sklearn_version.as_deref())
+        .or_else(|| manifest.requires.get("scikit-learn").map(String::as_str))
+}
 
-/// True when `global` is allowed by one of `prefixes`: equal to it, or under it at a `.` boundary
-/// (`sklearn` allows `sklearn.tree._classes.DecisionTreeClassifier`, not `sklearnx.evil`), and no
-/// component of it is one of [`NEVER_ALLOWED_COMPONENTS`] (so `sklearn.utils.os.system` is refused
-/// even under `sklearn`).
-pub fn global_allowed(global: &str, prefixes: &[String]) -> bool {
-    if global.starts_with('<')
-        || global
-            .split('.')
-            .any(|c| NEVER_ALLOWED_COMPONENTS.contains(&c))
-    {
-        return false;
-    }
-    prefixes.iter().any(|p| {
-        let p = p.trim_end_matches('.');
-        !p.is_empty()
-            && (global == p
-                || global
-                    .strip_prefix(p)
-                    .is_some_and(|rest| rest.starts_with('.')))
-    })
+/// Resolves allowed-globals entries (`@sklearn`, `@FILE`, `pkg.*`, exact names) for the model
+/// `manifest` describes.
+pub fn resolve_globals(manifest: &Manifest, allow: &[String]) -> Result<GlobalPolicy> {
+    GlobalPolicy::resolve(allow, recorded_sklearn(manifest))
 }
 
 /// Re-walks every pickle among the opened files and refuses one that imports a global outside
-/// `allow`, or whose globals differ from the signed manifest's record. The walk runs on the bytes
-/// that were checked, not on the manifest's claim, so a signer's tool that lied is caught too.
+/// `policy` (naming all of them), or whose globals differ from the signed manifest's record. Every
+/// other file must be positively recognised as a safe format (see [`untrusted_in_memory`]). The
+/// walk runs on the bytes that were checked, not on the manifest's claim, so a signer's tool that
+/// lied is caught too.
 pub fn check_globals_in_memory(
     manifest: &Manifest,
     files: &OpenedFiles,
-    allow: &[String],
+    policy: &GlobalPolicy,
 ) -> Result<()> {
-    for (path, data) in files {
-        check_one(manifest, path.as_str(), &data[..], allow)?;
+    for (path, globals) in untrusted_in_memory(manifest, files, policy)? {
+        if !globals.is_empty() {
+            return Err(ModelError::DisallowedGlobal { path, globals }.into());
+        }
     }
     Ok(())
 }
 
+/// For each opened file, the globals it imports that `policy` does not allow (empty when none):
+/// the review step before anything is loaded. A file that is neither a pickle walked to its end
+/// nor a recognised safe format (safetensors, GGUF, ONNX, `.npy` without objects, UTF-8 text) is
+/// refused with [`ModelError::UncheckedFile`]: joblib also loads gzip, bz2, xz, lzma, lz4 and
+/// zlib-wrapped pickles, and `.npy` object arrays are pickles.
+pub fn untrusted_in_memory(
+    manifest: &Manifest,
+    files: &OpenedFiles,
+    policy: &GlobalPolicy,
+) -> Result<Vec<(String, Vec<String>)>> {
+    let mut out = Vec::new();
+    for (path, data) in files {
+        let globals = globals_of(manifest, path.as_str(), || Ok(&data[..]))?;
+        out.push((path.as_str().to_owned(), policy.untrusted(&globals)));
+    }
+    Ok(out)
+}
+
 /// [`check_globals_in_memory`] for files extracted under `root`.
-pub fn check_globals_in_dir(manifest: &Manifest, root: &Path, allow: &[String]) -> Result<()> {
+pub fn check_globals_in_dir(manifest: &Manifest, root: &Path, policy: &GlobalPolicy) -> Result<()> {
     for f in &manifest.files {
         let mut p = root.to_path_buf();
         for c in f.path.components() {
             p.push(c);
         }
-        let file = std::fs::File::open(&p).context(|| format!("opening {}", p.display()))?;
-        check_one(
-            manifest,
-            f.path.as_str(),
-            std::io::BufReader::new(file),
-            allow,
-        )?;
+        let open = || {
+            std::fs::File::open(&p)
+                .map(std::io::BufReader::new)
+                .context(|| format!("opening {}", p.display()))
+        };
+        let globals = globals_of(manifest, f.path.as_str(), open)?;
+        let bad = policy.untrusted(&globals);
+        if !bad.is_empty() {
+            return Err(ModelError::DisallowedGlobal {
+                path: f.path.as_str().into(),
+                globals: bad,
+            }
+            .into());
+        }
     }
     Ok(())
 }
 
-fn check_one<R: Read>(
+/// The globals one file imports, or an [`ModelError::UncheckedFile`] refusal. `open` yields the
+/// file's bytes from the start (called at most twice).
+fn globals_of<R: Read>(
     manifest: &Manifest,
     path: &str,
-    mut data: R,
-    allow: &[String],
-) -> Result<()> {
+    open: impl Fn() -> Result<R>,
+) -> Result<Vec<String>> {
+    let io = |e| Error::io(format!("reading {path}"), e);
+    let mut data = open()?;
     let mut head = [0u8; 64];
-    let n =
-        read_up_to(&mut data, &mut head).map_err(|e| Error::io(format!("reading {path}"), e))?;
+    let n = read_up_to(&mut data, &mut head).map_err(io)?;
     let head = &head[..n];
+    let unchecked = |detail: &str| -> Error {
+        ModelError::UncheckedFile {
+            path: path.into(),
+            detail: detail.into(),
+        }
+        .into()
+    };
     let stream = std::io::Cursor::new(head.to_vec()).chain(std::io::BufReader::new(data));
-    let globals = match pickle::sniff(head) {
+    let format = pickle::sniff(head);
+    match format {
         pickle::ModelFormat::Pickle { .. }
         | pickle::ModelFormat::JoblibZlib
         | pickle::ModelFormat::Joblib => {
@@ -209,27 +209,52 @@ fn check_one<R: Read>(
                     return Err(ModelError::GlobalsMismatch { path: path.into() }.into());
                 }
             }
-            kind.pickle_globals
+            return Ok(kind.pickle_globals);
         }
-        // Anything else may be a protocol 0/1 pickle, which has no header to sniff (or a polyglot
-        // that also sniffs as another format): walk it from the first byte.
-        _ => match pickle::scan_any(stream, &pickle::PickleLimits::default()) {
-            pickle::AnyScan::NotAPickle => return Ok(()),
-            pickle::AnyScan::Complete(info) => info.globals,
-            pickle::AnyScan::Incomplete { mut globals, error } => {
-                globals.push(format!("<unparseable: {error}>"));
-                globals
-            }
-        },
-    };
-    if let Some(bad) = globals.iter().find(|g| !global_allowed(g, allow)) {
-        return Err(ModelError::DisallowedGlobal {
-            path: path.into(),
-            global: bad.clone(),
-        }
-        .into());
+        _ => {}
     }
-    Ok(())
+    if let Some(wrapper) = sniffers::compressed(head) {
+        return Err(unchecked(&format!(
+            "a {wrapper} stream, which joblib decompresses and unpickles"
+        )));
+    }
+    if head.starts_with(b"\x93NUMPY") {
+        return match sniffers::npy_holds_objects(open()?).map_err(io)? {
+            Some(false) => Ok(Vec::new()),
+            Some(true) => Err(unchecked("a .npy array of Python objects (a pickle)")),
+            None => Err(unchecked("a malformed .npy file")),
+        };
+    }
+    // Anything else may be a protocol 0/1 pickle, which has no header to sniff (or a polyglot
+    // that also sniffs as another format): walk it from the first byte.
+    match pickle::scan_any(stream, &pickle::PickleLimits::default()) {
+        pickle::AnyScan::Complete(info) => Ok(info.globals),
+        pickle::AnyScan::Incomplete { mut globals, error } => {
+            globals.push(format!("<unparseable: {error}>"));
+            Ok(globals)
+        }
+        pickle::AnyScan::NotAPickle => {
+            let safe = match format {
+                pickle::ModelFormat::Safetensors => sniffers::safetensors_header_ok(open()?),
+                pickle::ModelFormat::Gguf => Ok(sniffers::gguf_header_ok(head)),
+                pickle::ModelFormat::Onnx => Ok(true),
+                _ => sniffers::is_text(open()?),
+            }
+            .map_err(io)?;
+            if safe {
+                Ok(Vec::new())
+            } else {
+                Err(unchecked(&format!(
+                    "not a pickle and not a recognised safe format ({})",
+                    if format == pickle::ModelFormat::Unknown {
+                        "unknown binary data".to_owned()
+                    } else {
+                        format!("a malformed {} header", format.name())
+                    }
+                )))
+            }
+        }
+    }
 }
 
 /// Refuses unless the manifest declares each `NAME==VERSION` in `expect` exactly.
@@ -411,32 +436,6 @@ pub fn open_model<M: DeserializeOwned, R: Read + Send>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn global_prefixes_match_at_dot_boundaries() {
-        let allow = vec!["sklearn".to_string(), "numpy.core.".to_string()];
-        assert!(global_allowed(
-            "sklearn.tree._classes.DecisionTreeClassifier",
-            &allow
-        ));
-        assert!(global_allowed("numpy.core.multiarray._reconstruct", &allow));
-        assert!(!global_allowed("sklearnx.evil", &allow));
-        assert!(!global_allowed("posix.system", &allow));
-        assert!(!global_allowed("numpy.core_evil.x", &allow));
-        // Attribute walks through an allowed module to a dangerous one.
-        assert!(!global_allowed("sklearn.utils.os.system", &allow));
-        assert!(!global_allowed("sklearn.base.sys.modules", &allow));
-        assert!(!global_allowed(
-            "<unresolved>",
-            &["<unresolved>".to_string()]
-        ));
-        assert!(!global_allowed("anything", &["".to_string()]));
-        // numpy's own private modules are not the pickle module.
-        assert!(global_allowed(
-            "numpy.random._pickle.__bit_generator_ctor",
-            &["numpy.random".to_string()]
-        ));
-    }
 
     #[test]
     fn linfa_trees_version_matches_cargo_lock() {

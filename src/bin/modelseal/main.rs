@@ -88,10 +88,13 @@ enum Command {
         /// Replace an existing output directory.
         #[arg(long)]
         force: bool,
-        /// Refuse any pickle importing a global outside these prefixes (comma-separated).
+        /// Release pickles only if every global they import is allowed, and other files only if
+        /// they are a recognised safe format. Comma-separated: @sklearn (the shipped list for the
+        /// scikit-learn release the model records), @FILE (a list, one entry per line), exact
+        /// names (mypkg.MyEstimator), or pkg.* for a whole package (warned about).
         #[arg(
             long = "allow-globals",
-            value_name = "PREFIX[,PREFIX...]",
+            value_name = "@sklearn|@FILE|NAME|PKG.*[,...]",
             value_delimiter = ','
         )]
         allow_globals: Option<Vec<String>>,
@@ -490,6 +493,12 @@ fn run(cli: Cli) -> Result<(), Error> {
                 .iter()
                 .map(|e| models::parse_requirement(e))
                 .collect::<Result<Vec<_>, _>>()?;
+            for prefix in allow_globals.iter().flatten().filter(|e| e.ends_with(".*")) {
+                eprintln!(
+                    "warning: --allow-globals {prefix} admits every name under that package, \
+                     including functions that run processes or touch files"
+                );
+            }
             let checks = open::ModelChecks {
                 allow_globals,
                 expect,
