@@ -16,6 +16,7 @@ use modelseal::error::{Error, KeyError, ModelError, TrustError, UsageError, Veri
 use modelseal::format::{Header, Stanza};
 use modelseal::keys::{PublicKey, SecretKey, SharedKey};
 use modelseal::manifest::{Manifest, ModelName, SafeRelPath};
+use modelseal::models::GlobalPolicy;
 use modelseal::open::{self, Decryption, ReadOptions};
 use modelseal::seal::{self, Details, Input, OutputOptions, Recipient, SealOptions, Source};
 use modelseal::trust::TrustStore;
@@ -42,6 +43,10 @@ fn class_of(e: &Error, sealing: bool) -> (&'static str, Option<i32>) {
         Error::Content(_) if sealing => ("ValueError", None),
         Error::Content(_) => ("UnsafeContentError", None),
         Error::Model(ModelError::DisallowedGlobal { .. }) => ("DisallowedGlobalError", None),
+        Error::Model(ModelError::NoProfileForVersion { .. }) => ("VersionMismatchError", None),
+        Error::Model(ModelError::UnknownProfile { .. } | ModelError::InvalidGlobalEntry { .. }) => {
+            ("ValueError", None)
+        }
         Error::Model(
             ModelError::LibraryVersionMismatch { .. }
             | ModelError::EncodingMismatch { .. }
@@ -79,11 +84,33 @@ fn exception<'py>(py: Python<'py>, e: &Error, sealing: bool) -> PyResult<Bound<'
             "fix the model name (letters, digits, '.', '_', '/', '-'), the semver version, the file \
              paths or the metadata given for sealing"
         }
+        // The library's hints name CLI flags; Python users get the argument's name.
+        Error::Model(ModelError::DisallowedGlobal { .. }) => {
+            "do not load it; review them with modelseal.untrusted_globals() and add exact names to \
+             allow_globals= only if you trust their code"
+        }
+        Error::Model(ModelError::UncheckedFile { .. }) => {
+            "load only archives whose model file is a pickle modelseal.dump wrote, or open it by \
+             hand with modelseal.verify() and a loader you trust"
+        }
+        Error::Model(ModelError::InvalidGlobalEntry { .. } | ModelError::UnknownProfile { .. }) => {
+            "allow_globals= takes '@sklearn', '@/path/to/list', exact names such as \
+             'mypkg.MyEstimator', or 'pkg.*'"
+        }
+        Error::Model(ModelError::NoProfileForVersion { .. }) => {
+            "install the scikit-learn release the model was built with, or pass the exact names \
+             it needs in allow_globals="
+        }
         _ => e.hint(),
     };
-    py.import("modelseal.errors")?
+    let exc = py
+        .import("modelseal.errors")?
         .getattr("_from_rust")?
-        .call1((class, e.to_string(), hint, errno))
+        .call1((class, e.to_string(), hint, errno))?;
+    if let Error::Model(ModelError::DisallowedGlobal { globals, .. }) = e {
+        exc.setattr("globals", globals.clone())?;
+    }
+    Ok(exc)
 }
 
 fn to_py(py: Python<'_>, e: Error, sealing: bool) -> PyErr {
@@ -548,7 +575,7 @@ fn seal_bytes<'py>(
 /// Returns `(report, [(archive_path, Buffer), ...])`; `report["manifest"]` is the manifest.
 #[pyfunction]
 #[pyo3(signature = (
-    path, trust, identity=None, shared_key=None, allow_globals=None, expect=Vec::new(),
+    path, trust, identity=None, shared_key=None, allow_globals=Vec::new(), expect=Vec::new(),
     max_bytes=1u64 << 34
 ))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
@@ -558,10 +585,10 @@ fn open_bytes<'py>(
     trust: Vec<PathBuf>,
     identity: Option<PathBuf>,
     shared_key: Option<PathBuf>,
-    allow_globals: Option<Vec<String>>,
+    allow_globals: Vec<String>,
     expect: Vec<(String, String)>,
     max_bytes: u64,
-) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyList>)> {
+) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyList>, Bound<'py, PyDict>)> {
     if identity.is_some() && shared_key.is_some() {
         return Err(usage(py, both_keys_error()));
     }
@@ -574,7 +601,7 @@ fn open_bytes<'py>(
             },
         ));
     }
-    let (report, manifest, files) = py
+    let (report, manifest, files, policy) = py
         .detach(move || -> Result<_, Error> {
             let store = load_trust(&trust)?;
             let key = OpeningKey::read(identity.as_deref(), shared_key.as_deref())?
@@ -594,11 +621,10 @@ fn open_bytes<'py>(
                 .manifest
                 .clone()
                 .expect("opening with a key always yields the manifest");
-            if let Some(allow) = &allow_globals {
-                models::check_globals_in_memory(&manifest, &files, allow)?;
-            }
+            let policy = models::resolve_globals(&manifest, &allow_globals)?;
+            models::check_globals_in_memory(&manifest, &files, &policy)?;
             models::check_requirements(&manifest, &expect)?;
-            Ok((report, manifest, files))
+            Ok((report, manifest, files, policy))
         })
         .map_err(|e| to_py(py, e, false))?;
     let d = report_dict(py, &report, Some(&manifest))?;
@@ -606,7 +632,83 @@ fn open_bytes<'py>(
     for (p, data) in files {
         out.append((p.as_str(), Buffer { data, pos: 0 }))?;
     }
-    Ok((d, out))
+    Ok((d, out, policy_dict(py, &policy)?))
+}
+
+/// The resolved policy as the restricted unpickler reads it: `{"names": {name: (kind, canonical,
+/// uses)}, "prefixes": [...], "profiles": [...]}`.
+fn policy_dict<'py>(py: Python<'py>, policy: &GlobalPolicy) -> PyResult<Bound<'py, PyDict>> {
+    let names = PyDict::new(py);
+    for (name, a) in &policy.names {
+        names.set_item(name, (a.kind, a.canonical.as_str(), a.uses.clone()))?;
+    }
+    let d = PyDict::new(py);
+    d.set_item("names", names)?;
+    d.set_item("prefixes", policy.prefixes.clone())?;
+    d.set_item("profiles", policy.profiles.clone())?;
+    Ok(d)
+}
+
+/// Resolves allowed-globals entries for a model recording `sklearn_version`, as `load` does: the
+/// restricted unpickler's policy (for tests and review tools).
+#[pyfunction]
+#[pyo3(signature = (entries, sklearn_version=None))]
+fn resolve_globals<'py>(
+    py: Python<'py>,
+    entries: Vec<String>,
+    sklearn_version: Option<String>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let policy = GlobalPolicy::resolve(&entries, sklearn_version.as_deref())
+        .map_err(|e| to_py(py, e, false))?;
+    policy_dict(py, &policy)
+}
+
+/// Every global each pickle in the archive imports that `allow_globals` does not allow, after the
+/// archive's checks and before anything is unpickled: `[(archive_path, [global, ...]), ...]`.
+/// A file that is neither a walkable pickle nor a recognised safe format raises.
+#[pyfunction]
+#[pyo3(signature = (path, trust, identity=None, shared_key=None, allow_globals=Vec::new(), max_bytes=1u64 << 34))]
+fn untrusted_globals(
+    py: Python<'_>,
+    path: PathBuf,
+    trust: Vec<PathBuf>,
+    identity: Option<PathBuf>,
+    shared_key: Option<PathBuf>,
+    allow_globals: Vec<String>,
+    max_bytes: u64,
+) -> PyResult<Vec<(String, Vec<String>)>> {
+    if identity.is_some() && shared_key.is_some() {
+        return Err(usage(py, both_keys_error()));
+    }
+    py.detach(move || -> Result<_, Error> {
+        let store = load_trust(&trust)?;
+        let key =
+            OpeningKey::read(identity.as_deref(), shared_key.as_deref())?.ok_or_else(|| {
+                UsageError::InvalidMetadata {
+                    value: "identity".into(),
+                    detail:
+                        "listing a pickle's globals needs identity= (a .key file) or shared_key="
+                            .into(),
+                }
+            })?;
+        let file = std::fs::File::open(&path).map_err(|e| Error::Io {
+            context: format!("opening {}", path.display()),
+            source: e,
+        })?;
+        let opts = ReadOptions::new(&store);
+        let (report, files) = open::open_reader_to_memory(
+            BufReader::with_capacity(1 << 20, file),
+            key.decryption(),
+            &opts,
+            max_bytes,
+        )?;
+        let manifest = report
+            .manifest
+            .expect("opening with a key always yields the manifest");
+        let policy = models::resolve_globals(&manifest, &allow_globals)?;
+        models::untrusted_in_memory(&manifest, &files, &policy)
+    })
+    .map_err(|e| to_py(py, e, false))
 }
 
 /// Verifies an archive: header, trust, signatures, expiry, the payload's structure and digest. With
@@ -668,12 +770,6 @@ fn key_id(py: Python<'_>, public_key: PathBuf) -> PyResult<String> {
         .map_err(|e| to_py(py, e, true))
 }
 
-/// The crate's allow-list rule: `global` equals a prefix or lies under it at a `.` boundary.
-#[pyfunction]
-fn global_allowed(global: &str, prefixes: Vec<String>) -> bool {
-    models::global_allowed(global, &prefixes)
-}
-
 /// The crate's `RequirementMismatch` refusal as a `VersionMismatchError` instance (not raised), so
 /// the Python version gate reports what `modelseal open --expect` reports.
 #[pyfunction]
@@ -702,7 +798,8 @@ fn _modelseal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(keygen, m)?)?;
     m.add_function(wrap_pyfunction!(keygen_shared, m)?)?;
     m.add_function(wrap_pyfunction!(key_id, m)?)?;
-    m.add_function(wrap_pyfunction!(global_allowed, m)?)?;
+    m.add_function(wrap_pyfunction!(untrusted_globals, m)?)?;
+    m.add_function(wrap_pyfunction!(resolve_globals, m)?)?;
     m.add_function(wrap_pyfunction!(requirement_mismatch, m)?)?;
     Ok(())
 }

@@ -19,18 +19,16 @@ and ``.hint`` are the CLI's ``error:`` and ``hint:`` lines. See ``help(modelseal
 
 from __future__ import annotations
 
-import contextvars
 import datetime as _dt
 import importlib
 import os
 import re
 import sys
-import threading
-import types
 import warnings
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _modelseal as _native
+from . import _unpickle
 from .errors import (
     DecryptionError,
     DisallowedGlobalError,
@@ -51,6 +49,7 @@ __all__ = [
     "dump",
     "load",
     "verify",
+    "untrusted_globals",
     "keygen",
     "keygen_shared",
     "key_id",
@@ -79,56 +78,16 @@ MODEL_FILE = "model.joblib"
 #: The crate version inside this package (the format and checks it implements).
 MODELSEAL_VERSION: str = _native.MODELSEAL_VERSION
 
-#: What :func:`load` lets a pickle import, by default. An entry allows a global equal to it or below
-#: it at a ``.`` boundary (``sklearn`` allows ``sklearn.tree._classes.DecisionTreeClassifier``, not
-#: ``sklearnx.evil``). Each entry is there because scikit-learn models saved by joblib need it, and
-#: calling it builds a value without running other code. Deliberately absent: ``builtins.getattr``,
-#: ``eval``, ``exec``, ``open``, ``__import__`` and ``bytearray`` (``bytearray(2**40)`` is a memory
-#: bomb), ``os``/``posix``/``subprocess``, all of numpy beyond array and scalar reconstruction
-#: (``numpy.load``, ``numpy.f2py`` and ``numpy.testing`` reach files and processes), and all of
-#: scipy beyond ``scipy.sparse``. Pass your own tuple (for example
-#: ``DEFAULT_ALLOWED_GLOBALS + ("mypkg.MyEstimator",)``) to widen it, only for code you trust.
-DEFAULT_ALLOWED_GLOBALS: Tuple[str, ...] = (
-    # Every scikit-learn estimator, transformer and pipeline class, and the Cython `Tree` that tree
-    # models hold. A package prefix, because models are built from hundreds of these classes. A
-    # prefix also matches names that merely pass *through* sklearn (`sklearn.base.os.system` is
-    # `os.system` with protocol 4 dotted names): load() additionally resolves each global at
-    # unpickling time and refuses one whose real home (`__module__.__qualname__`) is not allowed.
-    "sklearn",
-    # The array type and dtypes: `ndarray` is the `subclass` field of joblib's array wrapper;
-    # `dtype(...)` builds a dtype from its string code.
-    "numpy.ndarray",
-    "numpy.dtype",
-    # Builds an empty array that BUILD then fills: how numpy pickles object arrays (joblib pickles
-    # those inline). numpy >= 2 spells it numpy._core, numpy 1.x numpy.core; both are allowed so
-    # that models saved under either load.
-    "numpy._core.multiarray._reconstruct",
-    "numpy.core.multiarray._reconstruct",
-    # Builds a numpy scalar (np.float64(...), np.int64(...)) from a dtype and its raw bytes: stored
-    # fitted attributes such as a tree's `max_features_` or `n_outputs_`.
-    "numpy._core.multiarray.scalar",
-    "numpy.core.multiarray.scalar",
-    # A legacy `RandomState` kept by estimators fitted with `random_state=np.random.RandomState(..)`:
-    # its constructor helpers and the MT19937 bit generator class they are given.
-    "numpy.random._pickle.__randomstate_ctor",
-    "numpy.random._pickle.__bit_generator_ctor",
-    "numpy.random._mt19937.MT19937",
-    # Sparse matrices and arrays (csr/csc/coo...), which models fitted on sparse input keep
-    # (support vectors, coefficients). Only scipy.sparse: the rest of scipy is not needed by models.
-    "scipy.sparse",
-    # joblib's marker object: an array whose raw bytes follow in the stream (no code involved).
-    "joblib.numpy_pickle.NumpyArrayWrapper",
-    # Protocol 0/1 object reconstruction: `object.__new__(cls)` for a class that must itself be
-    # allowed. `builtins.object` is the base it names.
-    "copyreg._reconstructor",
-    "builtins.object",
-    # Plain data types that some pickle protocols build by calling the type (no opcode of their
-    # own in protocol 2, which joblib uses for object arrays): their constructors run no code.
-    "builtins.set",
-    "builtins.frozenset",
-    "builtins.complex",
-    "builtins.slice",
-)
+#: What :func:`load` lets a pickle import, by default: ``"@sklearn"``, the shipped scikit-learn
+#: profile for the scikit-learn release the model records. It is a set of exact names generated
+#: from real fitted models (every estimator of ``all_estimators()`` and common composites): the
+#: estimator classes and the internal types fitted models hold, numpy's array, scalar, dtype and
+#: random-state reconstructors, and a short audited list of pure functions (metrics, ufuncs) that
+#: models keep as values. It never names a package. Other entries an ``allow_globals`` tuple may
+#: hold: exact names (``"mypkg.MyEstimator"``), ``"@/path/to/list.txt"`` (one entry per line) and,
+#: explicitly, ``"pkg.*"`` for a whole package (which admits its functions too: only for code you
+#: trust). Example: ``modelseal.DEFAULT_ALLOWED_GLOBALS + ("mypkg.MyEstimator",)``.
+DEFAULT_ALLOWED_GLOBALS: Tuple[str, ...] = ("@sklearn",)
 
 #: The values ``version_policy`` accepts in :func:`load`.
 VERSION_POLICIES = ("strict", "minor", "off")
@@ -377,102 +336,55 @@ def _version_gate(manifest: Mapping[str, Any], policy: str) -> None:
             raise _native.requirement_mismatch(dist, version, running)
 
 
-_UNPICKLE_HINT = "do not unpickle it; widen allow_globals only if you trust that code"
-
-
-class _Gate:
-    """The unpickling-time check of every global a pickle asks for (defence in depth behind the
-    static walk in Rust, which runs first and refuses the same names before anything is unpickled).
-    It also catches what a name-based check cannot: a global that resolves, through attributes, to
-    an object living outside the allowed names (``sklearn.base.os.system`` is ``os.system``)."""
-
-    def __init__(self, allow: List[str], member: str) -> None:
-        self.allow = allow
-        self.member = member
-
-    def refuse(self, what: str) -> DisallowedGlobalError:
-        return DisallowedGlobalError(
-            f"{self.member}: unpickling asked for {what}, which is outside the allowed globals "
-            "(refused at unpickling time)",
-            _UNPICKLE_HINT,
-        )
-
-    def check(self, module: str, name: str) -> None:
-        full = f"{module}.{name}"
-        if not _native.global_allowed(full, self.allow):
-            raise self.refuse(full)
-        try:
-            obj: Any = importlib.import_module(module)
-            for part in name.split("."):
-                obj = getattr(obj, part)
-        except (ImportError, AttributeError):
-            return  # the unpickler fails on it the same way, having imported nothing more
-        if isinstance(obj, types.ModuleType):
-            raise self.refuse(f"{full} (a module)")
-        home, qual = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
-        if isinstance(home, str) and isinstance(qual, str):
-            canonical = f"{home}.{qual}"
-            if canonical != full and not _native.global_allowed(canonical, self.allow):
-                raise self.refuse(f"{full}, which is {canonical}")
-        elif "." in name:
-            raise self.refuse(f"{full} (an attribute path to an object of unknown origin)")
-
-
-_active_gate: "contextvars.ContextVar[Optional[_Gate]]" = contextvars.ContextVar(
-    "modelseal_unpickle_gate", default=None
+_UNPICKLE_HINT = (
+    "do not load it; review it with modelseal.untrusted_globals() and add exact names to "
+    "allow_globals= only if you trust their code"
 )
-_hook_lock = threading.Lock()
-_hook_installed = False
+_CONTENT_HINT = "do not load it: the pickle is malformed or hostile; ask the signer for a fresh dump"
 
 
-def _audit_hook(event: str, args: Tuple[Any, ...]) -> None:
-    # Runs for every audit event in the process once installed: return at once unless a
-    # modelseal.load in this thread is unpickling.
-    if event != "pickle.find_class":
-        return
-    gate = _active_gate.get()
-    if gate is not None:
-        gate.check(*args)
+def _policy(resolved: Mapping[str, Any]) -> "_unpickle.Policy":
+    entries = {
+        name: _unpickle.Entry(kind, uses, canonical)
+        for name, (kind, canonical, uses) in resolved["names"].items()
+    }
+    return _unpickle.Policy(entries, resolved["prefixes"])
 
 
-def _install_hook() -> None:
-    # `pickle.find_class` is audited by both the C and the pure-Python unpicklers, including the
-    # nested pickle.load joblib uses for object arrays. A hook raising aborts the import.
-    global _hook_installed
-    with _hook_lock:
-        if not _hook_installed:
-            sys.addaudithook(_audit_hook)
-            _hook_installed = True
-
-
-def _unpickle(model_file: Any, allow: List[str], member: str, policy: str) -> Any:
-    """joblib.load on a checked file object (a Rust-owned Buffer), behind the unpickling gate."""
-    import joblib
-
-    _install_hook()
-    token = _active_gate.set(_Gate(allow, member))
-    try:
-        with warnings.catch_warnings():
-            inconsistent: Optional[type] = None
-            if policy == "strict":
-                try:
-                    from sklearn.exceptions import InconsistentVersionWarning as inconsistent
-                except ImportError:
-                    inconsistent = None
-                if inconsistent is not None:
-                    warnings.simplefilter("error", inconsistent)
+def _unpickle_model(
+    model_file: Any, policy: "_unpickle.Policy", member: str, version: str, max_bytes: int
+) -> Any:
+    """The joblib bytes through the restricted unpickler (never ``joblib.load``), with
+    scikit-learn's ``InconsistentVersionWarning`` raised as an error under ``"strict"``."""
+    with warnings.catch_warnings():
+        inconsistent: Optional[type] = None
+        if version == "strict":
             try:
-                return joblib.load(model_file)
-            except Exception as e:
-                if inconsistent is not None and isinstance(e, inconsistent):
-                    raise VersionMismatchError(
-                        str(e),
-                        "use a runtime that matches the model's requirements, or a model built "
-                        "for yours",
-                    ) from None
-                raise
-    finally:
-        _active_gate.reset(token)
+                from sklearn.exceptions import InconsistentVersionWarning as inconsistent
+            except ImportError:
+                inconsistent = None
+            if inconsistent is not None:
+                warnings.simplefilter("error", inconsistent)
+        try:
+            return _unpickle.load(model_file, policy, max_bytes)
+        except _unpickle.Refused as e:
+            if e.kind == "global":
+                err = DisallowedGlobalError(
+                    f"{member}: unpickling asked for {e}, which is outside the allowed globals "
+                    "(refused at unpickling time, before it was used)",
+                    _UNPICKLE_HINT,
+                )
+                err.globals = [e.name] if e.name else []
+                raise err from None
+            raise UnsafeContentError(f"{member}: {e}", _CONTENT_HINT) from None
+        except Exception as e:
+            if inconsistent is not None and isinstance(e, inconsistent):
+                raise VersionMismatchError(
+                    str(e),
+                    "use a runtime that matches the model's requirements, or a model built "
+                    "for yours",
+                ) from None
+            raise
 
 
 def load(
@@ -497,13 +409,17 @@ def load(
        decompression under limits, the archive entries, each file's size and SHA-256 against the
        signed manifest, the payload digest.
     2. In Rust, the globals check: the pickle is walked statically (opcodes are read, never run) and
-       refused if it imports a global outside ``allow_globals``, or if its globals differ from those
-       the signed manifest recorded when it was sealed. Then ``expect`` is checked.
+       refused if it imports any global outside ``allow_globals`` (all of them are named, in
+       ``DisallowedGlobalError.globals``), or if its globals differ from those the signed manifest
+       recorded when it was sealed. Then ``expect`` is checked.
     3. The version gate: the versions of scikit-learn, numpy, scipy and joblib recorded by
        :func:`dump` are compared with the running ones under ``version_policy``.
-    4. Only then the joblib bytes are unpickled, with every global the unpickler asks for checked
-       again against ``allow_globals`` (and refused if it resolves to an object living elsewhere),
-       and, under ``"strict"``, scikit-learn's ``InconsistentVersionWarning`` raised as an error.
+    4. Only then the joblib bytes are unpickled by modelseal's restricted unpickler (never
+       ``joblib.load``): each global must be the exact object its listed name stands for, only
+       allowed classes and audited reconstructors are ever called, and the state of native types
+       (numpy arrays and dtypes, scikit-learn trees, boosting predictors, neighbour trees) is
+       validated before it is set. Under ``"strict"``, scikit-learn's
+       ``InconsistentVersionWarning`` is raised as an error.
 
     Args:
         path: the archive.
@@ -514,11 +430,11 @@ def load(
             to ``MODELSEAL_IDENTITY_FILE``.
         shared_key: a shared key file instead of an identity (defaults to
             ``MODELSEAL_SHARED_KEY_FILE`` when no identity is given).
-        allow_globals: the globals the pickle may import; each entry allows itself and names below
-            it at a ``.`` boundary. Default :data:`DEFAULT_ALLOWED_GLOBALS` (scikit-learn, numpy
-            arrays and scalars, scipy.sparse, joblib's array wrapper, plain data types). Widen it,
-            e.g. ``modelseal.DEFAULT_ALLOWED_GLOBALS + ("mypkg.MyEstimator",)``, only for code you
-            trust: unpickling runs whatever the allowed globals do.
+        allow_globals: the globals the pickle may import. Default :data:`DEFAULT_ALLOWED_GLOBALS`
+            (``("@sklearn",)``: the shipped list of exact names for the scikit-learn release the
+            model records). Add exact names, e.g. ``modelseal.DEFAULT_ALLOWED_GLOBALS +
+            ("mypkg.MyEstimator",)``, ``"@/path/list.txt"``, or ``"pkg.*"`` (warned about), only for
+            code you trust: an allowed class's code runs when it is built.
         version_policy: ``"strict"`` (default): the scikit-learn version must equal the one the
             model was built with (scikit-learn only guarantees a pickle in the same version), and
             numpy, scipy and joblib must match in major.minor; a library recorded but not installed
@@ -559,6 +475,13 @@ def load(
     for g in allow:
         if not isinstance(g, str) or not g.strip("."):
             raise ValueError(f"allow_globals entries must be non-empty names; got {g!r}")
+    for g in allow:
+        if g.endswith(".*"):
+            warnings.warn(
+                f"allow_globals={g!r} admits every name under that package, including functions "
+                "that run processes or touch files; list exact names instead",
+                stacklevel=2,
+            )
     if identity is None and shared_key is None:
         identity = os.environ.get("MODELSEAL_IDENTITY_FILE") or None
         if identity is None:
@@ -566,7 +489,7 @@ def load(
     _one_key(identity, shared_key, required=True)
     expected = [(str(k), str(v)) for k, v in (expect or {}).items()]
 
-    info, files = _native.open_bytes(
+    info, files, resolved = _native.open_bytes(
         os.fspath(path),
         _paths(trust),
         os.fspath(identity) if identity is not None else None,
@@ -589,8 +512,51 @@ def load(
     model_file = by_path.pop(member)
     del files, by_path
     _version_gate(manifest, version_policy)
-    model = _unpickle(model_file, allow, member, version_policy)
+    model = _unpickle_model(model_file, _policy(resolved), member, version_policy, int(max_bytes))
     return (model, info) if with_info else model
+
+
+# --------------------------------------------------------------------------------------------------
+# review
+
+
+def untrusted_globals(
+    path: StrPath,
+    trust: Union[None, StrPath, Sequence[StrPath]] = None,
+    identity: Optional[StrPath] = None,
+    *,
+    shared_key: Optional[StrPath] = None,
+    allow_globals: Iterable[str] = DEFAULT_ALLOWED_GLOBALS,
+    max_bytes: int = _DEFAULT_MAX_BYTES,
+) -> Dict[str, List[str]]:
+    """Lists, for each file of the archive, every global its pickle imports that ``allow_globals``
+    does not allow, without unpickling anything (as skops' ``get_untrusted_types``). Runs every
+    archive check of :func:`load` first. An empty list means the file passes the name check.
+
+    Returns:
+        ``{archive_path: [global, ...]}``.
+
+    Raises the archive refusals of :func:`load`, and :class:`UnsafeContentError` for a file that
+    is neither a walkable pickle nor a recognised safe format (a gzip- or xz-wrapped joblib file,
+    a ``.npy`` object array...).
+    """
+    if isinstance(allow_globals, str):
+        raise TypeError("allow_globals must be a collection of names, not one str")
+    if identity is None and shared_key is None:
+        identity = os.environ.get("MODELSEAL_IDENTITY_FILE") or None
+        if identity is None:
+            shared_key = os.environ.get("MODELSEAL_SHARED_KEY_FILE") or None
+    _one_key(identity, shared_key, required=True)
+    return dict(
+        _native.untrusted_globals(
+            os.fspath(path),
+            _paths(trust),
+            os.fspath(identity) if identity is not None else None,
+            os.fspath(shared_key) if shared_key is not None else None,
+            list(allow_globals),
+            int(max_bytes),
+        )
+    )
 
 
 # --------------------------------------------------------------------------------------------------

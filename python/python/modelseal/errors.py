@@ -83,8 +83,11 @@ class VersionMismatchError(RefusedError):
 
 
 class DisallowedGlobalError(RefusedError):
-    """A pickle in the archive imports a global outside ``allow_globals``: unpickling it would run
-    code that was not allowed."""
+    """A pickle in the archive imports globals outside ``allow_globals``: unpickling it would run
+    code that was not allowed. ``.globals`` lists every one of them (the static check names all
+    the pickle imports; the unpickler's own check, which runs after it, names the one it met)."""
+
+    globals: list = []
 
 
 class KeyFileError(RefusedError):

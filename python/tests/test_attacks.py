@@ -1,0 +1,406 @@
+"""The attack corpus: hostile pickles, each sealed by a *trusted* signer, each refused before any
+effect, through both checks.
+
+Every case is loaded twice: through ``modelseal.load`` (the Rust static walk runs first, then the
+restricted unpickler), and straight through the restricted unpickler with the default policy (so
+that it is shown to stop the attack on its own, not only behind the static walk). After each,
+the marker files must not exist and the loopback server must have received nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import socket
+import threading
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.tree import DecisionTreeClassifier
+
+import modelseal
+from modelseal import _modelseal as native
+from modelseal import _unpickle
+
+from test_modelseal import Keys, seal_raw
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory) -> Keys:
+    return Keys(tmp_path_factory.mktemp("attack-keys"))
+
+
+@pytest.fixture(scope="module")
+def policy():
+    import sklearn
+
+    return modelseal._policy(native.resolve_globals(["@sklearn"], sklearn.__version__))
+
+
+class Listener:
+    """A TCP server on 127.0.0.1 that counts connections; stops itself."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                c, _ = self.sock.accept()
+                self.connections += 1
+                c.close()
+            except OSError:
+                continue
+
+    def close(self) -> int:
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+        return self.connections
+
+
+@pytest.fixture
+def listener():
+    server = Listener()
+    yield server
+    server.close()
+
+
+def op_global(module: str, name: str) -> bytes:
+    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
+
+
+def unicode(s: str) -> bytes:
+    b = s.encode()
+    return b"X" + len(b).to_bytes(4, "little") + b
+
+
+def call(module: str, name: str, *args: bytes) -> bytes:
+    """A protocol-2 pickle of ``module.name(*args)``; args are already-encoded pushes."""
+    return b"\x80\x02" + op_global(module, name) + b"(" + b"".join(args) + b"tR."
+
+
+class Reduce:
+    """Pickles as ``func(*args)`` then BUILD ``state``: how to write crafted reductions."""
+
+    def __init__(self, func, args, state=None):
+        self.r = (func, args) if state is None else (func, args, state)
+
+    def __reduce__(self):
+        return self.r
+
+
+def assert_refused_both_ways(keys, policy, tmp_path, payload: bytes, exc, unpickler_kind=None):
+    archive = tmp_path / f"attack-{len(os.listdir(tmp_path))}.mseal"
+    seal_raw(keys, payload, archive)
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(exc):
+        modelseal.load(archive, trust=keys.pub("alice"), identity=keys.key("bob"))
+    assert sorted(os.listdir(tmp_path)) == before
+    # The restricted unpickler alone, without the static walk in front of it.
+    with pytest.raises(_unpickle.Refused) as e:
+        _unpickle.load(io.BytesIO(payload), policy, 1 << 30)
+    if unpickler_kind is not None:
+        assert e.value.kind == unpickler_kind, e.value
+    return e.value
+
+
+MARK = "/tmp/modelseal-attack-marker"
+
+
+@pytest.fixture(autouse=True)
+def no_marker():
+    if os.path.exists(MARK):
+        os.remove(MARK)
+    yield
+    assert not os.path.exists(MARK), "an attack had an effect"
+
+
+# --- code execution ------------------------------------------------------------------------------
+
+
+def test_sklearn_function_that_runs_a_python_script(keys, policy, tmp_path):
+    payload = call(
+        "sklearn.utils._testing",
+        "assert_run_python_script_without_output",
+        unicode(f"open({MARK!r}, 'w')"),
+    )
+    assert_refused_both_ways(keys, policy, tmp_path, payload, modelseal.DisallowedGlobalError, "global")
+
+
+def test_getattr_gadget_turns_one_reduce_into_any_call(keys, policy, tmp_path):
+    payload = (
+        b"\x80\x02" + op_global("builtins", "getattr") + b"(" + op_global("os", "path")
+        + unicode("exists") + b"tR."
+    )
+    assert_refused_both_ways(keys, policy, tmp_path, payload, modelseal.DisallowedGlobalError, "global")
+
+
+def test_attribute_walk_through_an_allowed_module(keys, policy, tmp_path):
+    # Protocol 4 dotted name: sklearn.base, then .os.system.
+    payload = pickle.dumps(Reduce(os.system, (f"touch {MARK}",)), 4).replace(
+        b"posix", b"sklearn.base"
+    )
+    err = None
+    for p in (
+        b"\x80\x04\x8c\x0csklearn.base\x8c\tos.system\x93"
+        + unicode(f"touch {MARK}") + b"\x85R.",
+        b"\x80\x04\x8c\x16sklearn.tree._classes\x8c\x02np\x93.",
+    ):
+        err = assert_refused_both_ways(keys, policy, tmp_path, p, modelseal.DisallowedGlobalError)
+    assert err is not None and payload
+
+
+def test_a_listed_name_that_resolves_elsewhere_is_refused(policy):
+    # The caller lists a name; the object behind it lives in another module.
+    p = modelseal._policy(native.resolve_globals(["sklearn.utils.validation.warnings.warn"]))
+    payload = b"\x80\x04\x8c\x18sklearn.utils.validation\x8c\rwarnings.warn\x93."
+    with pytest.raises(_unpickle.Refused) as e:
+        _unpickle.load(io.BytesIO(payload), p, 1 << 20)
+    assert e.value.kind == "global" and "which is" in str(e.value)
+
+
+def test_a_value_only_function_is_never_called(keys, policy, tmp_path):
+    # numpy.log1p is on the list (FunctionTransformer holds it), as a value only.
+    payload = call("numpy", "log1p", b"G" + (1.0).hex().encode()[:0] + b"?\xf0\x00\x00\x00\x00\x00\x00")
+    err = assert_refused_both_ways(keys, policy, tmp_path, payload, modelseal.UnsafeContentError, "content")
+    assert "value only" in str(err)
+
+
+def test_a_class_is_built_only_the_way_real_models_build_it(keys, policy, tmp_path):
+    # DecisionTreeClassifier is built with __new__ in real pickles, never called with arguments.
+    payload = call("sklearn.tree._classes", "DecisionTreeClassifier", unicode("gini"))
+    err = assert_refused_both_ways(keys, policy, tmp_path, payload, modelseal.UnsafeContentError)
+    assert "does not allow it to be called" in str(err) or "not allow" in str(err)
+
+
+def test_calling_the_result_of_a_call_is_refused(policy):
+    # REDUCE on an object that did not come from find_class (here: the result of dtype(...)).
+    payload = b"\x80\x02" + op_global("numpy", "dtype") + b"(" + unicode("f8") + b"tR)R."
+    with pytest.raises(_unpickle.Refused) as e:
+        _unpickle.load(io.BytesIO(payload), policy, 1 << 20)
+    assert "did not come from an allowed global" in str(e.value)
+
+
+def test_build_on_a_class_or_function_is_refused(policy):
+    payload = b"\x80\x02" + op_global("numpy", "log1p") + b"}b."
+    with pytest.raises(_unpickle.Refused) as e:
+        _unpickle.load(io.BytesIO(payload), policy, 1 << 20)
+    assert "BUILD on" in str(e.value)
+
+
+def test_persistent_ids_and_extension_codes_are_refused(policy):
+    for payload in (b"\x80\x02K\x01Q.", b"\x80\x02\x82\x01."):
+        with pytest.raises(_unpickle.Refused):
+            _unpickle.load(io.BytesIO(payload), policy, 1 << 20)
+
+
+# --- threads ----------------------------------------------------------------------------------
+
+
+def test_the_check_holds_in_a_worker_thread_and_in_nested_object_arrays(keys, policy, tmp_path):
+    import joblib
+
+    inner = pickle.dumps(Reduce(os.system, (f"touch {MARK}",)), 2)
+    # A joblib file whose object array's nested pickle calls posix.system.
+    buf = io.BytesIO()
+    joblib.dump(np.array(["a", None], dtype=object), buf)
+    data = buf.getvalue()
+    start = data.index(b"\x80", data.index(b"NumpyArrayWrapper") + 1)
+    start = data.index(b"\x80", start + 2) if data[start + 1 : start + 2] not in (b"\x02", b"\x03", b"\x04", b"\x05") else start
+    evil = data[:start] + inner
+    errors = []
+
+    def work():
+        try:
+            _unpickle.load(io.BytesIO(evil), policy, 1 << 20)
+        except _unpickle.Refused as e:
+            errors.append(e)
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    assert len(errors) == 1 and errors[0].kind == "global"
+    with pytest.raises(modelseal.DisallowedGlobalError):
+        archive = tmp_path / "nested.mseal"
+        seal_raw(keys, evil, archive)
+        modelseal.load(archive, trust=keys.pub("alice"), identity=keys.key("bob"))
+
+
+# --- files and network ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "module,name",
+    [
+        ("shutil", "rmtree"),
+        ("sklearn.datasets._base", "_fetch_remote"),
+        ("sklearn.utils._testing", "create_memmap_backed_data"),
+        ("numpy", "save"),
+        ("numpy", "load"),
+        ("io", "open"),
+    ],
+)
+def test_functions_that_touch_files(keys, policy, tmp_path, module, name):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "f").write_text("x")
+    payload = call(module, name, unicode(str(victim)))
+    assert_refused_both_ways(keys, policy, tmp_path, payload, modelseal.DisallowedGlobalError, "global")
+    assert (victim / "f").read_text() == "x"
+
+
+@pytest.mark.parametrize(
+    "module,name",
+    [("urllib.request", "urlopen"), ("sklearn.datasets._openml", "_open_openml_url"), ("socket", "create_connection")],
+)
+def test_functions_that_open_connections(keys, policy, tmp_path, listener, module, name):
+    payload = call(module, name, unicode(f"http://127.0.0.1:{listener.port}/stage2"))
+    assert_refused_both_ways(keys, policy, tmp_path, payload, modelseal.DisallowedGlobalError, "global")
+    assert listener.close() == 0
+
+
+# --- memory corruption ------------------------------------------------------------------------
+
+
+def _dtype_reduce(code, state):
+    return Reduce(np.dtype, (code, False, True), state)
+
+
+def test_dtype_declaring_objects_over_raw_bytes(keys, policy, tmp_path):
+    from numpy._core.multiarray import _reconstruct
+
+    fake = _dtype_reduce("V8", (3, "|", None, None, None, 8, 1, 0x3F))
+    arr = Reduce(_reconstruct, (np.ndarray, (0,), b"b"), (1, (1,), fake, False, b"\x41" * 8))
+    payload = pickle.dumps(arr, 4)
+    err = assert_refused_both_ways(keys, policy, tmp_path, payload, modelseal.UnsafeContentError)
+    assert "flags" in str(err)
+
+
+def test_structured_dtype_with_object_field_over_bytes(policy):
+    from numpy._core.multiarray import _reconstruct
+
+    obj = np.dtype("O")
+    fake = _dtype_reduce("V16", (3, "|", None, ("a", "b"), {"a": (obj, 0), "b": (np.dtype("i8"), 8)}, 16, 1, 0x3F))
+    arr = Reduce(_reconstruct, (np.ndarray, (0,), b"b"), (1, (1,), fake, False, b"\x41" * 16))
+    with pytest.raises(_unpickle.Refused) as e:
+        _unpickle.load(io.BytesIO(pickle.dumps(arr, 4)), policy, 1 << 20)
+    assert "holding Python objects" in str(e.value)
+
+
+@pytest.mark.parametrize("field,value", [("left_child", 10**6), ("right_child", 0), ("feature", 99)])
+def test_tree_with_out_of_range_nodes(keys, policy, tmp_path, field, value):
+    import joblib
+    from sklearn.tree._tree import Tree
+
+    X, y = load_iris(return_X_y=True)
+    clf = DecisionTreeClassifier(random_state=0).fit(X, y)
+    t = clf.tree_
+    state = t.__getstate__()
+    state["nodes"] = state["nodes"].copy()
+    state["nodes"][field][0] = value
+    clf.tree_ = Reduce(Tree, (t.n_features, np.array(t.n_classes, dtype=np.intp), t.n_outputs), state)
+    buf = io.BytesIO()
+    joblib.dump(clf, buf)
+    err = assert_refused_both_ways(keys, policy, tmp_path, buf.getvalue(), modelseal.UnsafeContentError)
+    assert "Tree" in str(err)
+
+
+def test_tree_node_count_beyond_its_nodes(policy):
+    from sklearn.tree._tree import Tree
+
+    X, y = load_iris(return_X_y=True)
+    t = DecisionTreeClassifier(random_state=0).fit(X, y).tree_
+    state = t.__getstate__()
+    state["node_count"] = 10**6
+    bad = Reduce(Tree, (t.n_features, np.array(t.n_classes, dtype=np.intp), t.n_outputs), state)
+    with pytest.raises(_unpickle.Refused):
+        _unpickle.load(io.BytesIO(pickle.dumps(bad, 4)), policy, 1 << 20)
+
+
+def test_forest_tree_taking_more_features_than_the_forest(policy):
+    import joblib
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = load_iris(return_X_y=True)
+    rf = RandomForestClassifier(n_estimators=2, random_state=0).fit(X, y)
+    rf.n_features_in_ = 2  # the forest calls its trees without input checks
+    buf = io.BytesIO()
+    joblib.dump(rf, buf)
+    with pytest.raises(_unpickle.Refused) as e:
+        _unpickle.load(io.BytesIO(buf.getvalue()), policy, 1 << 20)
+    assert "features" in str(e.value)
+
+
+# --- memory bombs ------------------------------------------------------------------------------
+
+
+def test_a_tiny_pickle_declaring_a_huge_array(keys, policy, tmp_path):
+    import joblib
+
+    buf = io.BytesIO()
+    joblib.dump(np.zeros(4), buf)
+    data = buf.getvalue()
+    # Rewrite the wrapper's shape (4,) as (2**31,): 16 GiB declared, 32 bytes present.
+    small = pickle.dumps((4,), 4)[pickle.dumps((4,), 4).index(b"K") :][:2]
+    assert small in data
+    evil = data.replace(small, b"J" + (2**31 - 1).to_bytes(4, "little"), 1)
+    # The static walk refuses it first (its array data is missing); the unpickler on its own
+    # refuses before allocating.
+    err = assert_refused_both_ways(keys, policy, tmp_path, evil, modelseal.RefusedError, "content")
+    assert "bytes" in str(err)
+
+
+def test_reconstruct_with_a_huge_shape_and_bytearray_sizes(policy):
+    from numpy._core.multiarray import _reconstruct
+
+    for obj in (Reduce(_reconstruct, (np.ndarray, (2**31,), b"b")),):
+        with pytest.raises(_unpickle.Refused):
+            _unpickle.load(io.BytesIO(pickle.dumps(obj, 4)), policy, 1 << 20)
+    p = modelseal._policy(native.resolve_globals(["builtins.bytearray"]))
+    with pytest.raises(_unpickle.Refused) as e:
+        _unpickle.load(io.BytesIO(call("builtins", "bytearray", b"J\x00\x00\x00\x80")), p, 1 << 20)
+    assert "never a size" in str(e.value)
+
+
+def test_max_bytes_bounds_every_array(keys, tmp_path):
+    import joblib
+
+    archive = tmp_path / "big.mseal"
+    modelseal.dump(np.zeros(1 << 16), archive, signing_key=keys.key("alice"),
+                   recipients=[keys.pub("bob")], name="big", version="1.0.0", compress="none")
+    with pytest.raises(modelseal.UnsafeContentError):
+        modelseal.load(archive, trust=keys.pub("alice"), identity=keys.key("bob"), max_bytes=1 << 17)
+    assert joblib  # the archive itself is under max_bytes; its array would be over it
+
+
+# --- the allowed native state still loads ------------------------------------------------------
+
+
+def test_real_tree_forest_hgb_and_knn_load_and_predict(keys, tmp_path):
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X, y = load_iris(return_X_y=True)
+    for est in (
+        DecisionTreeClassifier(random_state=0),
+        RandomForestClassifier(n_estimators=3, random_state=0),
+        HistGradientBoostingClassifier(max_iter=5),
+        KNeighborsClassifier(),
+    ):
+        est.fit(X, y)
+        archive = tmp_path / f"{type(est).__name__}.mseal"
+        modelseal.dump(est, archive, signing_key=keys.key("alice"), recipients=[keys.pub("bob")],
+                       name="m", version="1.0.0")
+        got = modelseal.load(archive, trust=keys.pub("alice"), identity=keys.key("bob"))
+        assert np.array_equal(got.predict(X), est.predict(X))
