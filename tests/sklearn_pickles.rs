@@ -338,3 +338,189 @@ fn allow_globals_walks_protocol_0_and_1_pickles_and_unknown_files_too() {
         }
     }
 }
+
+#[test]
+fn allow_globals_refuses_wrapped_pickles_and_object_npy_and_releases_safe_formats() {
+    use modelseal::craft;
+    use modelseal::manifest::{FileEntry, Manifest, ModelName, SafeRelPath};
+    use std::io::Write;
+    let w = World::new();
+    let evil = std::fs::read(fixtures().join("evil_reduce.pkl")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&evil).unwrap();
+    let gz = gz.finish().unwrap();
+    let mut zf = b"ZF0x40\n".to_vec();
+    zf.extend(
+        flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default())
+            .finish()
+            .unwrap(),
+    );
+    let npy = |descr: &str| {
+        let h = format!("{{'descr': {descr}, 'fortran_order': False, 'shape': (1,), }}\n");
+        let mut v = b"\x93NUMPY\x01\x00".to_vec();
+        v.extend_from_slice(&(h.len() as u16).to_le_bytes());
+        v.extend_from_slice(h.as_bytes());
+        v.extend_from_slice(&[0u8; 8]);
+        v
+    };
+    let mut st = 2u64.to_le_bytes().to_vec();
+    st.extend_from_slice(b"{}");
+    // (file, bytes, refused as unchecked?)
+    let cases: Vec<(&str, Vec<u8>, bool)> = vec![
+        ("model.joblib.gz", gz, true),
+        (
+            "model.joblib.xz",
+            b"\xfd7zXZ\x00\x00\x04evil".to_vec(),
+            true,
+        ),
+        ("model.joblib.bz2", b"BZh91AY&SYevil".to_vec(), true),
+        (
+            "model.joblib.lzma",
+            b"\x5d\x00\x00\x80\x00evil".to_vec(),
+            true,
+        ),
+        ("model.joblib.lz4", b"\x04\x22\x4d\x18evil".to_vec(), true),
+        ("model.joblib.zf", zf, true),
+        ("objects.npy", npy("'|O'"), true),
+        ("weights.npy", npy("'<f8'"), false),
+        ("weights.safetensors", st, false),
+        ("blob.bin", vec![0xde, 0xad, 0xbe, 0xef, 0, 1, 2], true),
+    ];
+    let trust = w.trust();
+    let opts = ReadOptions {
+        now: CREATED + 1,
+        ..ReadOptions::new(&trust)
+    };
+    for (name, data, refused) in cases {
+        let mut m = Manifest::new(
+            ModelName::parse("m").unwrap(),
+            semver::Version::new(1, 0, 0),
+            CREATED,
+        );
+        m.files = vec![FileEntry {
+            path: SafeRelPath::parse(name, 64).unwrap(),
+            size: data.len() as u64,
+            sha256: modelseal::crypto::sha256(&data),
+            kind: Default::default(),
+        }];
+        let mb = craft::manifest_bytes(&m);
+        let mut tar = craft::tar_entry(b"manifest", b'0', &mb, None);
+        tar.extend(craft::tar_entry(name.as_bytes(), b'0', &data, None));
+        tar.extend(craft::tar_end());
+        let a = craft::archive_from_message(
+            &tar,
+            tar.len() as u64,
+            modelseal::format::Compression::None,
+            &mb,
+            "m",
+            "1.0.0",
+            CREATED,
+            &w.author,
+            &w.reader.public(),
+        );
+        let file = w.write("w.mseal", &a);
+        let checks = ModelChecks {
+            allow_globals: Some(vec!["@sklearn".into()]),
+            expect: vec![],
+        };
+        let out = w.path(&format!("out-{name}"));
+        let r = modelseal::open::open_file_checked(
+            &file,
+            Decryption::Identity(&w.reader),
+            &out,
+            &opts,
+            Default::default(),
+            &checks,
+        );
+        if refused {
+            let e = r.unwrap_err();
+            assert_refused!(e, Error::Model(ModelError::UncheckedFile { ref path, .. }) if path == name);
+            assert!(!out.exists(), "{name}");
+        } else {
+            r.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(out.join(name).exists());
+        }
+    }
+    assert!(!Path::new("/tmp/modelseal-pwned").exists());
+}
+
+#[test]
+fn cli_allow_globals_takes_profiles_names_and_prefixes_and_refuses_bad_entries() {
+    let d = tempfile::tempdir().unwrap();
+    for k in ["alice", "bob"] {
+        ms(d.path()).args(["keygen", "-o", k]).assert().success();
+    }
+    ms(d.path())
+        .args([
+            "seal",
+            "-k",
+            "alice.key",
+            "-r",
+            "bob.pub",
+            "--name",
+            "m",
+            "--model-version",
+            "1.0.0",
+            "-o",
+            "t.mseal",
+        ])
+        .arg(fixtures().join("iris_tree.joblib"))
+        .assert()
+        .success();
+    let open = |allow: &str, out: &str| {
+        ms(d.path())
+            .args([
+                "open",
+                "--no-state",
+                "-t",
+                "alice.pub",
+                "-i",
+                "bob.key",
+                "--allow-globals",
+                allow,
+                "-o",
+                out,
+                "t.mseal",
+            ])
+            .output()
+            .unwrap()
+    };
+    // A bare package name is an exact name, so the tree's classes are outside it.
+    let o = open("sklearn,numpy", "a");
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(
+        err.contains("sklearn.tree._classes.DecisionTreeClassifier"),
+        "{err}"
+    );
+    assert!(
+        err.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("hint: do not unpickle it; list those exact names"),
+        "{err}"
+    );
+    assert!(!d.path().join("a").exists());
+    // An explicit prefix works and is warned about.
+    let o = open("sklearn.*,numpy.*,joblib.*,builtins.slice", "b");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8(o.stderr)
+        .unwrap()
+        .contains("warning: --allow-globals sklearn.*"));
+    // A list file.
+    std::fs::write(d.path().join("list.txt"), "# mine\n@sklearn\n").unwrap();
+    assert_eq!(open("@list.txt", "c").status.code(), Some(0));
+    std::fs::write(d.path().join("list.txt"), "mypkg.Model\n@other.txt\n").unwrap();
+    assert_eq!(
+        open("@sklearn,@list.txt", "e").status.code(),
+        Some(2),
+        "lists do not nest"
+    );
+    assert!(!d.path().join("e").exists());
+    // Deadly names and malformed entries: exit 2, nothing opened.
+    for bad in ["builtins.eval", "a..b", "@nosuchprofile"] {
+        let o = open(bad, "d");
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        assert!(!d.path().join("d").exists());
+    }
+}
