@@ -524,3 +524,74 @@ fn cli_allow_globals_takes_profiles_names_and_prefixes_and_refuses_bad_entries()
         assert!(!d.path().join("d").exists());
     }
 }
+
+#[test]
+fn inspect_untrusted_lists_every_outside_global_before_anything_is_released() {
+    let d = tempfile::tempdir().unwrap();
+    for k in ["alice", "bob"] {
+        ms(d.path()).args(["keygen", "-o", k]).assert().success();
+    }
+    for name in ["evil_reduce.pkl", "iris_tree.joblib"] {
+        ms(d.path())
+            .args([
+                "seal",
+                "-k",
+                "alice.key",
+                "-r",
+                "bob.pub",
+                "--name",
+                "m",
+                "--model-version",
+                "1.0.0",
+                "-o",
+            ])
+            .arg(format!("{name}.mseal"))
+            .arg(fixtures().join(name))
+            .assert()
+            .success();
+    }
+    let inspect = |archive: &str, extra: &[&str]| {
+        let before = listing(d.path());
+        let o = ms(d.path())
+            .args([
+                "inspect",
+                "-t",
+                "alice.pub",
+                "-i",
+                "bob.key",
+                "--untrusted",
+                "@sklearn",
+            ])
+            .args(extra)
+            .arg(archive)
+            .output()
+            .unwrap();
+        assert_eq!(listing(d.path()), before, "inspect writes nothing");
+        o
+    };
+    let o = inspect("evil_reduce.pkl.mseal", &[]);
+    assert!(o.status.success());
+    assert_eq!(
+        String::from_utf8(o.stdout).unwrap(),
+        "evil_reduce.pkl: 1 outside the allowed globals\n  posix.system\n"
+    );
+    let o = inspect("iris_tree.joblib.mseal", &["--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"untrusted": {"iris_tree.joblib": []}})
+    );
+    // Without a key it cannot look inside: a usage error, not a silent pass.
+    let o = ms(d.path())
+        .args([
+            "inspect",
+            "-t",
+            "alice.pub",
+            "--untrusted",
+            "@sklearn",
+            "iris_tree.joblib.mseal",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}

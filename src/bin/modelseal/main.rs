@@ -119,6 +119,15 @@ enum Command {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
+        /// List, per file, every global its pickle imports outside these allowed globals (as
+        /// `open --allow-globals` takes them), without releasing anything. Needs -t and -i: the
+        /// archive is verified and decrypted in memory first.
+        #[arg(
+            long = "untrusted",
+            value_name = "@sklearn|@FILE|NAME|PKG.*[,...]",
+            value_delimiter = ','
+        )]
+        untrusted: Option<Vec<String>>,
         /// The archive.
         archive: PathBuf,
     },
@@ -533,9 +542,30 @@ fn run(cli: Cli) -> Result<(), Error> {
             trust,
             key,
             json,
+            untrusted,
             archive,
         } => {
             let file = open_file(&archive)?;
+            if let Some(allow) = untrusted {
+                let store = load_trust(&trust)?;
+                let opts = ReadOptions::new(&store);
+                let k = key.require()?;
+                let (report, files) = open::open_reader_to_memory(
+                    std::io::BufReader::new(file),
+                    k.decryption(),
+                    &opts,
+                    MAX_REVIEW_BYTES,
+                )?;
+                let manifest = report
+                    .manifest
+                    .expect("opening with a key always yields the manifest");
+                let policy = models::resolve_globals(&manifest, &allow)?;
+                render::untrusted(
+                    &models::untrusted_in_memory(&manifest, &files, &policy)?,
+                    json,
+                );
+                return Ok(());
+            }
             if trust.is_empty() {
                 let mut r = std::io::BufReader::new(file);
                 let unverified = modelseal::verify::read_header(&mut r, &Limits::default())?;
@@ -620,6 +650,9 @@ fn keygen(prefix: &Path, shared: bool) -> Result<(), Error> {
 }
 
 /// The trust store from -t, else MODELSEAL_TRUST, else the default trust directory.
+/// The most bytes of model files `inspect --untrusted` holds in memory to walk them.
+const MAX_REVIEW_BYTES: u64 = 1 << 34;
+
 fn load_trust(paths: &[PathBuf]) -> Result<TrustStore, Error> {
     let mut store = TrustStore::new();
     if paths.is_empty() {

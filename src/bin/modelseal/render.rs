@@ -165,6 +165,27 @@ fn manifest_text(m: &Manifest) {
     }
 }
 
+/// `inspect --untrusted`: each file and the globals outside the policy. Global names come from the
+/// pickle's bytes, so the text form escapes control characters.
+pub fn untrusted(files: &[(String, Vec<String>)], json: bool) {
+    if json {
+        let map: std::collections::BTreeMap<&str, &Vec<String>> =
+            files.iter().map(|(p, g)| (p.as_str(), g)).collect();
+        outln!("{}", json!({ "untrusted": map }));
+        return;
+    }
+    for (path, globals) in files {
+        if globals.is_empty() {
+            outln!("{path}: no global outside the allowed globals");
+        } else {
+            outln!("{path}: {} outside the allowed globals", globals.len());
+            for g in globals {
+                outln!("  {}", g.escape_debug());
+            }
+        }
+    }
+}
+
 /// A verified archive, with its manifest when it was decrypted.
 pub fn report(r: &Report, json: bool) {
     let h = r.header.get();
