@@ -99,8 +99,10 @@ def _unpickle():
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default=None, help="output JSON (default: src/models/profiles/sklearn-<major.minor>.json)")
+    ap.add_argument("--profile", default="sklearn", choices=["sklearn", *models.THIRD_PARTY])
+    ap.add_argument("--out", default=None, help="output JSON (default: src/models/profiles/<profile>-<major.minor>.json)")
     args = ap.parse_args()
+    profiles_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "models", "profiles")
 
     import joblib
     import scipy
@@ -108,7 +110,20 @@ def main() -> int:
 
     seen: dict = {}
     fitted, failed = 0, []
-    for case in list(models.estimators()) + list(models.composites()):
+    if args.profile == "sklearn":
+        cases = list(models.estimators()) + list(models.composites())
+        dist, module, base = "scikit-learn", sklearn, {}
+    else:
+        # A third-party profile lists only what its models need beyond @sklearn, which it is
+        # used with (`@sklearn,@xgboost`).
+        dist, modname = models.THIRD_PARTY[args.profile]
+        module = __import__(modname)
+        cases = list(models.third_party(args.profile))
+        mm = ".".join(sklearn.__version__.split(".")[:2])
+        with open(os.path.join(profiles_dir, f"sklearn-{mm}.json")) as f:
+            b = json.load(f)
+        base = {**b["classes"], **b["reconstructors"], **b["functions"]}
+    for case in cases:
         if isinstance(case.model, BaseException):
             failed.append(f"{case.name}: cannot be fitted here ({type(case.model).__name__}: {case.model})")
             continue
@@ -119,6 +134,8 @@ def main() -> int:
     excluded = {}
     for name in sorted(seen):
         rec = seen[name]
+        if name in base:
+            continue
         why = _excluded(name) or _excluded(rec["canonical"])
         if why:
             excluded[name] = why
@@ -143,10 +160,10 @@ def main() -> int:
             print("refused:", p, file=sys.stderr)
         return 1
 
-    major_minor = ".".join(sklearn.__version__.split(".")[:2])
+    major_minor = ".".join(module.__version__.split(".")[:2])
     profile = {
-        "profile": "sklearn",
-        "applies_to": {"scikit-learn": major_minor},
+        "profile": args.profile,
+        "applies_to": {dist: major_minor},
         "generated_by": "python/profiles/make_profiles.py",
         "generated_on": {
             "python": platform.python_version(),
@@ -154,6 +171,7 @@ def main() -> int:
             "numpy": np.__version__,
             "scipy": scipy.__version__,
             "joblib": joblib.__version__,
+            dist: module.__version__,
         },
         "models": fitted,
         "classes": classes,
@@ -161,9 +179,7 @@ def main() -> int:
         "functions": functions,
         "excluded": excluded,
     }
-    out = args.out or os.path.join(
-        os.path.dirname(__file__), "..", "..", "src", "models", "profiles", f"sklearn-{major_minor}.json"
-    )
+    out = args.out or os.path.join(profiles_dir, f"{args.profile}-{major_minor}.json")
     with open(out, "w") as f:
         json.dump(profile, f, indent=1, sort_keys=True)
         f.write("\n")

@@ -295,3 +295,78 @@ def same_outputs(a: dict, b: dict) -> bool:
         elif not np.array_equal(x, y):
             return False
     return True
+
+
+#: The opt-in third-party profiles: profile name -> (distribution, module).
+THIRD_PARTY = {
+    "xgboost": ("xgboost", "xgboost"),
+    "lightgbm": ("lightgbm", "lightgbm"),
+    "catboost": ("catboost", "catboost"),
+    "imblearn": ("imbalanced-learn", "imblearn"),
+}
+
+
+def third_party(profile: str) -> Iterator[Case]:
+    """Fitted models of one third-party library that people use with scikit-learn, alone and
+    inside scikit-learn pipelines and searches."""
+    from sklearn import model_selection, pipeline, preprocessing
+
+    X, y = _iris()
+    Xr, yr = X, X[:, 0]
+    made: List[Tuple[str, Callable[[], Any], Any, Any]] = []
+    if profile == "xgboost":
+        import xgboost as xgb
+
+        made += [
+            ("XGBClassifier", lambda: xgb.XGBClassifier(n_estimators=5, max_depth=2), X, y),
+            ("XGBRegressor", lambda: xgb.XGBRegressor(n_estimators=5, max_depth=2), Xr, yr),
+            ("XGBRFClassifier", lambda: xgb.XGBRFClassifier(n_estimators=3, max_depth=2), X, y),
+            ("XGBRFRegressor", lambda: xgb.XGBRFRegressor(n_estimators=3, max_depth=2), Xr, yr),
+            ("pipeline_xgb", lambda: pipeline.make_pipeline(preprocessing.StandardScaler(), xgb.XGBClassifier(n_estimators=5)), X, y),
+            ("grid_xgb", lambda: model_selection.GridSearchCV(xgb.XGBClassifier(n_estimators=3), {"max_depth": [2, 3]}, cv=3), X, y),
+        ]
+    elif profile == "lightgbm":
+        import lightgbm as lgb
+
+        made += [
+            ("LGBMClassifier", lambda: lgb.LGBMClassifier(n_estimators=5, verbose=-1), X, y),
+            ("LGBMRegressor", lambda: lgb.LGBMRegressor(n_estimators=5, verbose=-1), Xr, yr),
+            ("pipeline_lgbm", lambda: pipeline.make_pipeline(preprocessing.StandardScaler(), lgb.LGBMClassifier(n_estimators=5, verbose=-1)), X, y),
+            ("grid_lgbm", lambda: model_selection.GridSearchCV(lgb.LGBMClassifier(n_estimators=3, verbose=-1), {"num_leaves": [4, 8]}, cv=3), X, y),
+        ]
+    elif profile == "catboost":
+        import catboost as cb
+
+        made += [
+            ("CatBoostClassifier", lambda: cb.CatBoostClassifier(iterations=5, verbose=0, allow_writing_files=False), X, y),
+            ("CatBoostRegressor", lambda: cb.CatBoostRegressor(iterations=5, verbose=0, allow_writing_files=False), Xr, yr),
+            ("pipeline_catboost", lambda: pipeline.make_pipeline(preprocessing.StandardScaler(), cb.CatBoostClassifier(iterations=5, verbose=0, allow_writing_files=False)), X, y),
+        ]
+    elif profile == "imblearn":
+        from imblearn import ensemble as ie, over_sampling as ov, under_sampling as un, combine
+        from imblearn.pipeline import make_pipeline as imb_pipeline
+        from sklearn.linear_model import LogisticRegression
+
+        yi = (y == 0).astype(int)
+        made += [
+            ("BalancedRandomForestClassifier", lambda: ie.BalancedRandomForestClassifier(n_estimators=5, random_state=0), X, yi),
+            ("BalancedBaggingClassifier", lambda: ie.BalancedBaggingClassifier(n_estimators=3, random_state=0), X, yi),
+            ("EasyEnsembleClassifier", lambda: ie.EasyEnsembleClassifier(n_estimators=2, random_state=0), X, yi),
+            ("RUSBoostClassifier", lambda: ie.RUSBoostClassifier(n_estimators=3, random_state=0), X, yi),
+            ("pipeline_smote", lambda: imb_pipeline(ov.SMOTE(random_state=0), LogisticRegression()), X, yi),
+            ("pipeline_random_over", lambda: imb_pipeline(ov.RandomOverSampler(random_state=0), LogisticRegression()), X, yi),
+            ("pipeline_random_under", lambda: imb_pipeline(un.RandomUnderSampler(random_state=0), LogisticRegression()), X, yi),
+            ("pipeline_tomek", lambda: imb_pipeline(un.TomekLinks(), LogisticRegression()), X, yi),
+            ("pipeline_smoteenn", lambda: imb_pipeline(combine.SMOTEENN(random_state=0), LogisticRegression()), X, yi),
+        ]
+    else:
+        raise ValueError(f"unknown profile {profile!r}")
+    for name, make, data, target in made:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = make().fit(data, target)
+        except Exception as e:
+            yield Case(name, e, None)
+            continue
+        yield Case(name, model, data)

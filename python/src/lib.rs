@@ -649,17 +649,16 @@ fn policy_dict<'py>(py: Python<'py>, policy: &GlobalPolicy) -> PyResult<Bound<'p
     Ok(d)
 }
 
-/// Resolves allowed-globals entries for a model recording `sklearn_version`, as `load` does: the
-/// restricted unpickler's policy (for tests and review tools).
+/// Resolves allowed-globals entries for a model recording `versions` (distribution -> version),
+/// as `load` does: the restricted unpickler's policy (for tests and review tools).
 #[pyfunction]
-#[pyo3(signature = (entries, sklearn_version=None))]
+#[pyo3(signature = (entries, versions=BTreeMap::new()))]
 fn resolve_globals<'py>(
     py: Python<'py>,
     entries: Vec<String>,
-    sklearn_version: Option<String>,
+    versions: BTreeMap<String, String>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let policy = GlobalPolicy::resolve(&entries, sklearn_version.as_deref())
-        .map_err(|e| to_py(py, e, false))?;
+    let policy = GlobalPolicy::resolve(&entries, &versions).map_err(|e| to_py(py, e, false))?;
     policy_dict(py, &policy)
 }
 

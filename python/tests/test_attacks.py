@@ -36,7 +36,7 @@ def keys(tmp_path_factory) -> Keys:
 def policy():
     import sklearn
 
-    return modelseal._policy(native.resolve_globals(["@sklearn"], sklearn.__version__))
+    return modelseal._policy(native.resolve_globals(["@sklearn"], {"scikit-learn": sklearn.__version__}))
 
 
 class Listener:

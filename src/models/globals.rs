@@ -23,9 +23,43 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{IoContext, ModelError, Result};
 
-/// The shipped profiles: `(name, scikit-learn major.minor, JSON)`.
-const PROFILES: &[(&str, &str, &str)] =
-    &[("sklearn", "1.9", include_str!("profiles/sklearn-1.9.json"))];
+/// The shipped profiles: `(name, distribution, major.minor, JSON)`. `sklearn` is the default;
+/// the others are opt-in and list only what their models need beyond `@sklearn`.
+const PROFILES: &[(&str, &str, &str, &str)] = &[
+    (
+        "sklearn",
+        "scikit-learn",
+        "1.9",
+        include_str!("profiles/sklearn-1.9.json"),
+    ),
+    (
+        "xgboost",
+        "xgboost",
+        "3.2",
+        include_str!("profiles/xgboost-3.2.json"),
+    ),
+    (
+        "lightgbm",
+        "lightgbm",
+        "4.7",
+        include_str!("profiles/lightgbm-4.7.json"),
+    ),
+    (
+        "catboost",
+        "catboost",
+        "1.2",
+        include_str!("profiles/catboost-1.2.json"),
+    ),
+    (
+        "imblearn",
+        "imbalanced-learn",
+        "0.14",
+        include_str!("profiles/imblearn-0.14.json"),
+    ),
+];
+
+/// Library versions a model records, by distribution name (`scikit-learn`, `xgboost`...).
+pub type Versions = BTreeMap<String, String>;
 
 /// Largest `@FILE` list read, in bytes.
 pub const MAX_LIST_BYTES: u64 = 1 << 20;
@@ -137,35 +171,28 @@ pub struct Profile {
 }
 
 impl Profile {
-    /// The shipped profile `name` for the scikit-learn release `sklearn_version` (any patch
-    /// release of the major.minor it applies to). With no recorded version, the newest profile.
-    pub fn shipped(name: &str, sklearn_version: Option<&str>) -> Result<Profile> {
-        let available: Vec<&str> = PROFILES
-            .iter()
-            .filter(|(n, _, _)| *n == name)
-            .map(|(_, v, _)| *v)
-            .collect();
-        if available.is_empty() {
+    /// The shipped profile `name` for the library release `versions` records for it (any patch
+    /// release of the major.minor the profile applies to). With no recorded version, the newest.
+    pub fn shipped(name: &str, versions: &Versions) -> Result<Profile> {
+        let mine: Vec<&(&str, &str, &str, &str)> =
+            PROFILES.iter().filter(|p| p.0 == name).collect();
+        let Some(newest) = mine.last() else {
             return Err(ModelError::UnknownProfile { name: name.into() }.into());
-        }
-        let chosen = match sklearn_version {
+        };
+        let chosen = match versions.get(newest.1) {
             Some(v) => {
                 let mm = major_minor(v);
-                PROFILES
-                    .iter()
-                    .find(|(n, pv, _)| *n == name && Some(*pv) == mm.as_deref())
+                mine.iter()
+                    .find(|p| Some(p.2) == mm.as_deref())
                     .ok_or_else(|| ModelError::NoProfileForVersion {
                         name: name.into(),
-                        version: v.into(),
-                        available: available.join(", "),
+                        version: v.clone(),
+                        available: mine.iter().map(|p| p.2).collect::<Vec<_>>().join(", "),
                     })?
             }
-            None => PROFILES
-                .iter()
-                .rfind(|(n, _, _)| *n == name)
-                .expect("available is not empty"),
+            None => newest,
         };
-        Ok(serde_json::from_str(chosen.2).expect("shipped profiles are valid JSON (tested)"))
+        Ok(serde_json::from_str(chosen.3).expect("shipped profiles are valid JSON (tested)"))
     }
 }
 
@@ -204,22 +231,22 @@ pub struct GlobalPolicy {
 }
 
 impl GlobalPolicy {
-    /// Resolves `entries` (see the module docs) for a model that records `sklearn_version`.
-    pub fn resolve(entries: &[String], sklearn_version: Option<&str>) -> Result<GlobalPolicy> {
+    /// Resolves `entries` (see the module docs) for a model that records `versions`.
+    pub fn resolve(entries: &[String], versions: &Versions) -> Result<GlobalPolicy> {
         let mut p = GlobalPolicy::default();
         for e in entries {
-            p.add(e.trim(), sklearn_version, true)?;
+            p.add(e.trim(), versions, true)?;
         }
         Ok(p)
     }
 
-    fn add(&mut self, entry: &str, sklearn_version: Option<&str>, files: bool) -> Result<()> {
+    fn add(&mut self, entry: &str, versions: &Versions, files: bool) -> Result<()> {
         if entry.is_empty() {
             return Ok(());
         }
         if let Some(rest) = entry.strip_prefix('@') {
             if !rest.contains('/') && !rest.contains('.') && !rest.is_empty() {
-                return self.add_profile(&Profile::shipped(rest, sklearn_version)?);
+                return self.add_profile(&Profile::shipped(rest, versions)?);
             }
             if !files {
                 return Err(invalid(entry, "a list file may not name other list files"));
@@ -227,7 +254,7 @@ impl GlobalPolicy {
             let text = read_list(Path::new(rest), entry)?;
             for line in text.lines() {
                 let line = line.split('#').next().unwrap_or("").trim();
-                self.add(line, sklearn_version, false)?;
+                self.add(line, versions, false)?;
             }
             return Ok(());
         }
@@ -365,23 +392,23 @@ mod tests {
     use super::*;
 
     fn policy(entries: &[&str], v: Option<&str>) -> Result<GlobalPolicy> {
+        let versions: Versions = v
+            .map(|v| ("scikit-learn".to_string(), v.to_string()))
+            .into_iter()
+            .collect();
         GlobalPolicy::resolve(
             &entries.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-            v,
+            &versions,
         )
     }
 
     #[test]
     fn shipped_profiles_parse_and_hold_exact_names_only() {
-        for (name, v, _) in PROFILES {
-            let p = Profile::shipped(name, Some(&format!("{v}.0"))).unwrap();
-            assert!(p.models > 200, "{name}@{v} from {} models", p.models);
-            assert!(p
-                .classes
-                .contains_key("sklearn.tree._classes.DecisionTreeClassifier"));
-            assert!(p
-                .classes
-                .contains_key("sklearn.compose._column_transformer.ColumnTransformer"));
+        for (name, dist, v, _) in PROFILES {
+            let versions: Versions = [(dist.to_string(), format!("{v}.0"))].into();
+            let p = Profile::shipped(name, &versions).unwrap();
+            assert_eq!(p.applies_to.get(*dist).map(String::as_str), Some(*v));
+            assert!(p.models >= 3, "{name}@{v} from {} models", p.models);
             for n in p.classes.keys().chain(p.functions.keys()) {
                 assert!(!n.ends_with(".*") && n.contains('.'), "{n}");
                 assert!(!NEVER_ALLOWED.contains(&n.as_str()), "{n}");
@@ -390,6 +417,14 @@ mod tests {
                 assert!(!f.reason.is_empty(), "every function has its reason");
             }
         }
+        let sk = Profile::shipped("sklearn", &Versions::new()).unwrap();
+        assert!(sk.models > 200);
+        assert!(sk
+            .classes
+            .contains_key("sklearn.tree._classes.DecisionTreeClassifier"));
+        assert!(sk
+            .classes
+            .contains_key("sklearn.compose._column_transformer.ColumnTransformer"));
     }
 
     #[test]

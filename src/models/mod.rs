@@ -106,10 +106,19 @@ pub fn recorded_sklearn(manifest: &Manifest) -> Option<&str> {
         .or_else(|| manifest.requires.get("scikit-learn").map(String::as_str))
 }
 
-/// Resolves allowed-globals entries (`@sklearn`, `@FILE`, `pkg.*`, exact names) for the model
-/// `manifest` describes.
+/// Resolves allowed-globals entries (`@sklearn`, `@xgboost`..., `@FILE`, `pkg.*`, exact names)
+/// for the model `manifest` describes: each profile is chosen by the library version the manifest
+/// records (`requires`, and for scikit-learn the walked `_sklearn_version` first).
 pub fn resolve_globals(manifest: &Manifest, allow: &[String]) -> Result<GlobalPolicy> {
-    GlobalPolicy::resolve(allow, recorded_sklearn(manifest))
+    let mut versions: globals::Versions = manifest
+        .requires
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(v) = recorded_sklearn(manifest) {
+        versions.insert("scikit-learn".into(), v.into());
+    }
+    GlobalPolicy::resolve(allow, &versions)
 }
 
 /// Re-walks every pickle among the opened files and refuses one that imports a global outside

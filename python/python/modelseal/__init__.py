@@ -100,6 +100,14 @@ _GATED_LIBRARIES = (
     ("joblib", "joblib"),
 )
 
+# (distribution, module) of the libraries that have an opt-in profile.
+_PROFILED_LIBRARIES = (
+    ("xgboost", "xgboost"),
+    ("lightgbm", "lightgbm"),
+    ("catboost", "catboost"),
+    ("imbalanced-learn", "imblearn"),
+)
+
 _DEFAULT_MAX_BYTES = 1 << 34  # 16 GiB: larger models need load(..., max_bytes=...)
 
 
@@ -161,6 +169,13 @@ def _running_requires() -> Dict[str, str]:
         v = _running_version(module)
         if v is not None:
             requires[dist] = v
+    # Libraries with an opt-in profile (@xgboost...), when the model's code imported them: the
+    # profile is chosen by this version at load time.
+    for dist, module in _PROFILED_LIBRARIES:
+        if module in sys.modules:
+            v = getattr(sys.modules[module], "__version__", None)
+            if isinstance(v, str):
+                requires[dist] = v
     return requires
 
 

@@ -713,7 +713,16 @@ def _check_no_size_args(args: Tuple[Any, ...], budget: Budget) -> None:
             raise _content(f"constructor argument {a} is too large")
 
 
+def _check_defaultdict_args(args: Tuple[Any, ...], budget: Budget) -> None:
+    import collections
+
+    # The factory is called later, on every missing key: only plain containers and numbers.
+    if len(args) > 1 or (args and args[0] not in (None, list, dict, set, int, float, collections.OrderedDict)):
+        raise _content("collections.defaultdict(...): the factory is not a plain container type")
+
+
 CALL_CHECKS: Dict[str, Callable[[Tuple[Any, ...], Budget], None]] = {
+    "collections.defaultdict": _check_defaultdict_args,
     "builtins.bytearray": _check_bytearray_args,
     "numpy.dtype": _check_dtype_args,
     "sklearn.tree._tree.Tree": _check_tree_args,
