@@ -186,7 +186,7 @@ def test_a_class_is_built_only_the_way_real_models_build_it(keys, policy, tmp_pa
 
 def test_calling_the_result_of_a_call_is_refused(policy):
     # REDUCE on an object that did not come from find_class (here: the result of dtype(...)).
-    payload = b"\x80\x02" + op_global("numpy", "dtype") + b"(" + unicode("f8") + b"tR)R."
+    payload = b"\x80\x02" + op_global("numpy", "dtype") + b"(" + unicode("f8") + b"\x89\x88tR)R."
     with pytest.raises(_unpickle.Refused) as e:
         _unpickle.load(io.BytesIO(payload), policy, 1 << 20)
     assert "did not come from an allowed global" in str(e.value)
@@ -404,3 +404,141 @@ def test_real_tree_forest_hgb_and_knn_load_and_predict(keys, tmp_path):
                        name="m", version="1.0.0")
         got = modelseal.load(archive, trust=keys.pub("alice"), identity=keys.key("bob"))
         assert np.array_equal(got.predict(X), est.predict(X))
+
+
+# --- found by an independent review: check-then-change, missing native checks, sizes ----------
+
+
+def _joblib_bytes(obj) -> bytes:
+    import joblib
+
+    buf = io.BytesIO()
+    joblib.dump(obj, buf)
+    return buf.getvalue()
+
+
+def _second_build(obj, state) -> bytes:
+    """A protocol-4 pickle of ``(obj, obj)`` whose second element re-BUILDs the memoised obj with
+    ``state``: the memo gives back the already checked object."""
+    body = pickle.dumps(obj, 4)
+    assert body.endswith(b".")
+    first = body[:-1]  # the object, memoised
+    # BINGET the memo entry of obj (the last MEMOIZE of its construction before BUILD is its id)
+    state_bytes = pickle.dumps(state, 4)[2:-1]  # without PROTO and STOP
+    state_bytes = state_bytes[9:] if state_bytes[:1] == b"\x95" else state_bytes  # drop FRAME
+    return first + b"\x94" + state_bytes + b"b."
+
+
+def test_a_second_build_on_a_checked_object_is_refused(policy):
+    X, y = load_iris(return_X_y=True)
+    clf = DecisionTreeClassifier(random_state=0).fit(X, y)
+    payload = _second_build(clf, {"n_features_in_": 1})
+    with pytest.raises(_unpickle.Refused) as e:
+        _unpickle.load(io.BytesIO(payload), policy, 1 << 30)
+    assert "second BUILD" in str(e.value)
+
+
+def test_build_on_an_object_no_allowed_call_created_is_refused(policy):
+    # BUILD on a plain dict (created by EMPTY_DICT, not by an allowed call).
+    with pytest.raises(_unpickle.Refused) as e:
+        _unpickle.load(io.BytesIO(b"\x80\x04}}b."), policy, 1 << 20)
+    assert "no allowed call created" in str(e.value)
+
+
+def test_sub_array_dtype_larger_than_its_item(keys, policy, tmp_path):
+    from numpy._core.multiarray import _reconstruct
+
+    fake = _dtype_reduce("V8", (3, "|", (np.dtype("f8"), (10**8,)), None, None, 8, 1, 0))
+    arr = Reduce(_reconstruct, (np.ndarray, (0,), b"b"), (1, (1,), fake, False, b"\x00" * 8))
+    err = assert_refused_both_ways(keys, policy, tmp_path, pickle.dumps(arr, 4), modelseal.UnsafeContentError)
+    assert "sub-array" in str(err)
+
+
+def test_zero_byte_items_cannot_make_huge_arrays(policy):
+    from numpy._core.multiarray import _reconstruct
+
+    arr = Reduce(_reconstruct, (np.ndarray, (0,), b"b"), (1, (10**8,), np.dtype("V0"), False, b""))
+    with pytest.raises(_unpickle.Refused) as e:
+        _unpickle.load(io.BytesIO(pickle.dumps(arr, 4)), policy, 1 << 20)
+    assert "zero bytes" in str(e.value)
+
+
+def test_deeply_nested_tuple_keys_are_refused_before_hashing(keys, policy, tmp_path):
+    n = 10**5
+    payload = b"\x80\x04}" + b")" + b"\x85" * n + b"K\x01s."
+    err = assert_refused_both_ways(keys, policy, tmp_path, payload, modelseal.UnsafeContentError)
+    assert "nested" in str(err)
+
+
+def test_svc_whose_support_bookkeeping_does_not_add_up(keys, policy, tmp_path):
+    from sklearn.svm import SVC
+
+    X, y = load_iris(return_X_y=True)
+    svc = SVC().fit(X, y)
+    svc._n_support = np.array([10**6, 10**6, 10**6], dtype=np.int32)
+    err = assert_refused_both_ways(keys, policy, tmp_path, _joblib_bytes(svc), modelseal.UnsafeContentError)
+    assert "_n_support" in str(err)
+    svc = SVC().fit(X, y)
+    svc.support_vectors_ = np.zeros((0, 4))
+    with pytest.raises(_unpickle.Refused):
+        _unpickle.load(io.BytesIO(_joblib_bytes(svc)), policy, 1 << 30)
+
+
+def test_sparse_coefficients_with_indices_outside_the_matrix(keys, policy, tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_iris(return_X_y=True)
+    lr = LogisticRegression().fit(X, y).sparsify()
+    lr.coef_.indices[0] = 10**9
+    err = assert_refused_both_ways(keys, policy, tmp_path, _joblib_bytes(lr), modelseal.UnsafeContentError)
+    assert "csr_matrix" in str(err)
+
+
+def test_mt19937_position_outside_its_key(keys, policy, tmp_path):
+    from sklearn.dummy import DummyClassifier
+
+    X, y = load_iris(return_X_y=True)
+    rs = np.random.RandomState(0)
+    dummy = DummyClassifier(strategy="uniform", random_state=rs).fit(X, y)
+    st = rs.get_state(legacy=False)
+    st["state"]["pos"] = 2**31 - 1
+    # numpy itself accepts the position; the pickle carries it as the bit generator's state.
+    rs._bit_generator.state = st
+    err = assert_refused_both_ways(keys, policy, tmp_path, _joblib_bytes(dummy), modelseal.UnsafeContentError)
+    assert "MT19937" in str(err)
+
+
+def test_gradient_boosting_stages_wider_than_its_output(policy):
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    X, y = load_iris(return_X_y=True)
+    gb = GradientBoostingRegressor(n_estimators=3).fit(X, X[:, 0])
+    gb.estimators_ = np.concatenate([gb.estimators_, gb.estimators_], axis=1)
+    with pytest.raises(_unpickle.Refused) as e:
+        _unpickle.load(io.BytesIO(_joblib_bytes(gb)), policy, 1 << 30)
+    assert "trees per iteration" in str(e.value)
+
+
+def test_a_tree_without_nodes_is_refused(policy):
+    from sklearn.tree._tree import Tree
+
+    bare = Reduce(Tree, (4, np.array([3], dtype=np.intp), 1))
+    with pytest.raises(_unpickle.Refused) as e:
+        _unpickle.load(io.BytesIO(pickle.dumps(bare, 4)), policy, 1 << 20)
+    assert "without nodes" in str(e.value)
+
+
+def test_a_wrong_cython_checksum_is_a_typed_refusal(keys, policy, tmp_path):
+    from numpy.random.bit_generator import SeedSequence, __pyx_unpickle_SeedSequence
+
+    payload = pickle.dumps(Reduce(__pyx_unpickle_SeedSequence, (SeedSequence, 0x1234, None)), 4)
+    assert_refused_both_ways(keys, policy, tmp_path, payload, modelseal.UnsafeContentError, "content")
+
+
+def test_scipy_distribution_state_must_be_scipys_own(keys, policy, tmp_path):
+    from scipy import stats
+
+    frozen = stats.loguniform(0.01, 10)
+    frozen.dist._parse_arg_template = f"open({MARK!r}, 'w')"
+    err = assert_refused_both_ways(keys, policy, tmp_path, _joblib_bytes(frozen), modelseal.UnsafeContentError)
+    assert "_parse_arg_template differs" in str(err)

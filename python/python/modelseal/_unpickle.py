@@ -67,6 +67,9 @@ WRAPPER = "joblib.numpy_pickle.NumpyArrayWrapper"
 #: NPY_NEEDS_PYAPI, 0x10, on plain structured dtypes such as scikit-learn's tree node record.)
 _OBJECT_FLAGS = 0x01 | 0x02 | 0x04
 
+#: Deepest nesting of tuples and frozensets (real models nest a few levels).
+_MAX_NESTING = 100
+
 #: Largest number of dimensions of an array (numpy's own maximum is 64).
 _MAX_NDIM = 64
 
@@ -190,6 +193,16 @@ def _count(shape: Tuple[int, ...]) -> int:
     return n
 
 
+#: Most elements of an array whose items take no bytes (a 'V0' array of 10**9 elements costs no
+#: data, yet every operation on it is a loop over 10**9 items).
+_MAX_EMPTY_ITEMS = 1 << 16
+
+
+def _check_count(count: int, dt: Any, what: str) -> None:
+    if dt.itemsize == 0 and count > _MAX_EMPTY_ITEMS:
+        raise _content(f"{what}: {count} items of zero bytes")
+
+
 def check_dtype(dt: Any, what: str) -> Any:
     """Refuses a dtype whose layout could make numpy read raw bytes as object pointers: a
     structured or sub-array dtype holding objects, or any dtype whose flags claim objects that its
@@ -198,6 +211,14 @@ def check_dtype(dt: Any, what: str) -> Any:
     if not isinstance(dt, np.dtype):
         raise _content(f"{what}: the dtype is {type(dt).__name__}, not a numpy dtype")
     declares_objects = bool(dt.flags & _OBJECT_FLAGS)
+    if dt.subdtype is not None:
+        base, sub_shape = dt.subdtype
+        check_dtype(base, f"{what} sub-array")
+        if dt.itemsize != base.itemsize * _count(_shape(tuple(sub_shape), what)):
+            raise _content(
+                f"{what}: a sub-array dtype of {dt.itemsize} bytes for {tuple(sub_shape)} items of "
+                f"{base.itemsize}"
+            )
     if dt.fields is not None or dt.subdtype is not None:
         if dt.hasobject or declares_objects:
             raise _content(f"{what}: a structured or sub-array dtype holding Python objects")
@@ -272,6 +293,7 @@ def _check_array_state(inst: Any, state: Any, budget: Budget) -> None:
     shape = _shape(shape, "numpy array state")
     dt = check_dtype(dt, "numpy array state")
     count = _count(shape)
+    _check_count(count, dt, "numpy array state")
     if dt.hasobject:
         if not isinstance(data, list) or len(data) != count:
             raise _content(
@@ -346,6 +368,10 @@ def _check_tree_state(inst: Any, state: Any, budget: Budget) -> None:
         )
 
 
+#: Most features a Tree may declare (feature importances allocate one float per feature).
+_MAX_TREE_FEATURES = 1 << 26
+
+
 def _check_tree_args(args: Tuple[Any, ...], budget: Budget) -> None:
     """Tree(n_features, n_classes, n_outputs): the arrays the constructor allocates are sized by
     these integers."""
@@ -358,8 +384,8 @@ def _check_tree_args(args: Tuple[Any, ...], budget: Budget) -> None:
     n_classes = _struct_array(n_classes, "Tree n_classes")
     if n_classes.dtype.kind not in "iu" or n_classes.shape[0] != n_outputs or n_outputs < 1:
         raise _content(f"Tree(...): n_classes {n_classes.shape} for {n_outputs} outputs")
-    if n_features < 1 or int(np.min(n_classes)) < 1:
-        raise _content("Tree(...): no features or no classes")
+    if not 1 <= n_features <= _MAX_TREE_FEATURES or int(np.min(n_classes)) < 1:
+        raise _content(f"Tree(...): {n_features} features (at most {_MAX_TREE_FEATURES}) or no classes")
     budget.take(8 * n_outputs, "Tree(...)")
 
 
@@ -507,6 +533,69 @@ def _check_metric_state(inst: Any, state: Any, budget: Budget) -> None:
             raise _content("distance metric state: weights or a matrix are not supported")
 
 
+def _same_value(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True  # both NaN (scipy's badvalue)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_same_value, a, b))
+    return type(a) is type(b) and a == b
+
+
+def _check_rv_generic_state(inst: Any, state: Any, budget: Budget) -> None:
+    """A scipy.stats distribution object (``loguniform``, ``uniform``...): its
+    ``__setstate__`` ``exec()``s ``_parse_arg_template`` from the state, so the state must be
+    exactly scipy's own for the distribution of that name (the one freezing the public instance
+    ``scipy.stats.<name>`` of the same class builds); only the random state may differ."""
+    np = _np()
+    import scipy.stats
+    from scipy.stats._distn_infrastructure import rv_continuous
+
+    if not isinstance(inst, rv_continuous):
+        raise _content(f"scipy.stats: {type(inst).__name__} is not a continuous distribution")
+    name = state.get("name") if isinstance(state, dict) else None
+    if not isinstance(name, str) or not name.isidentifier():
+        raise _content("scipy.stats distribution state: no distribution name")
+    public = getattr(scipy.stats, name, None)
+    if type(public) is not type(inst):
+        raise _content(f"scipy.stats distribution state: {name!r} is not a {type(inst).__name__}")
+    # What freezing scipy's own instance builds (rv_generic.freeze): its state is the reference.
+    expected = type(public)(**public._updated_ctor_param()).__getstate__()
+    if state.keys() != expected.keys():
+        raise _content(f"scipy.stats distribution state of {name!r}: other attributes than scipy's")
+    for k, v in state.items():
+        if k == "_random_state":
+            if v is not None and not isinstance(v, (np.random.RandomState, np.random.Generator)):
+                raise _content(f"scipy.stats distribution state of {name!r}: a random state of type {type(v).__name__}")
+        elif not _same_value(v, expected[k]):
+            raise _content(f"scipy.stats distribution state of {name!r}: {k} differs from scipy's")
+
+
+def _number(v: Any) -> bool:
+    np = _np()
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) or isinstance(v, np.number)
+
+
+def _check_rv_frozen_state(inst: Any, state: Any, budget: Budget) -> None:
+    """A frozen scipy.stats distribution: numeric arguments and a distribution object (whose own
+    state was checked when it was built)."""
+    from scipy.stats._distn_infrastructure import rv_continuous
+
+    if not isinstance(state, dict) or not set(state) <= {"args", "kwds", "dist", "a", "b"}:
+        raise _content("frozen distribution state: unexpected attributes")
+    args, kwds = state.get("args", ()), state.get("kwds", {})
+    if not isinstance(args, tuple) or not all(_number(a) for a in args):
+        raise _content("frozen distribution state: arguments are not numbers")
+    if not isinstance(kwds, dict) or not all(isinstance(k, str) and _number(v) for k, v in kwds.items()):
+        raise _content("frozen distribution state: keyword arguments are not numbers")
+    if not isinstance(state.get("dist"), rv_continuous):
+        raise _content("frozen distribution state: dist is not a continuous distribution")
+    for k in ("a", "b"):
+        if k in state and not _number(state[k]):
+            raise _content(f"frozen distribution state: {k} is not a number")
+
+
 #: BUILD state checks, by the canonical name of the instance's class.
 STATE_CHECKS: Dict[str, Callable[[Any, Any, Budget], None]] = {
     "sklearn.tree._tree.Tree": _check_tree_state,
@@ -529,6 +618,10 @@ def _state_check_for(cls: type) -> List[Callable[[Any, Any, Budget], None]]:
         checks.append(_check_tree_estimator_state)
     if "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.BaseHistGradientBoosting" in names:
         checks.append(_check_hgb_state)
+    if "scipy.stats._distn_infrastructure.rv_generic" in names:
+        checks.append(_check_rv_generic_state)
+    if "scipy.stats._distn_infrastructure.rv_frozen" in names:
+        checks.append(_check_rv_frozen_state)
     return checks
 
 
@@ -592,7 +685,8 @@ def _rc_frombuffer(u: "SafeUnpickler", args: Tuple[Any, ...]) -> Any:
     return np._core.numeric._frombuffer(*args)
 
 
-_BIT_GENERATORS = ("MT19937", "PCG64", "PCG64DXSM", "Philox", "SFC64")
+#: The bit generators whose state is checked after loading (see _check_random).
+_BIT_GENERATORS = ("MT19937", "PCG64", "PCG64DXSM")
 
 
 def _bit_generator_name(value: Any) -> str:
@@ -703,8 +797,16 @@ def _check_bytearray_args(args: Tuple[Any, ...], budget: Budget) -> None:
 
 
 def _check_dtype_args(args: Tuple[Any, ...], budget: Budget) -> None:
-    if not 1 <= len(args) <= 3 or not isinstance(args[0], str) or len(args[0]) > 16:
-        raise _content("numpy dtype(...): only from a short type code string")
+    # numpy pickles dtype(code, False, True): copy=True. Without the copy, dtype('f8') is numpy's
+    # own float64 singleton, and BUILD would change it for the whole process.
+    if (
+        len(args) != 3
+        or not isinstance(args[0], str)
+        or len(args[0]) > 16
+        or args[1] is not False
+        or args[2] is not True
+    ):
+        raise _content("numpy dtype(...): only (type code, False, True), as numpy pickles dtypes")
 
 
 def _check_no_size_args(args: Tuple[Any, ...], budget: Budget) -> None:
@@ -770,9 +872,13 @@ class SafeUnpickler(_Unpickler):
         self.approved: Dict[int, Tuple[Any, str, Entry]] = (
             parent.approved if parent is not None else {}
         )
-        # The types of the objects that allowed calls built in this load: BUILD sets state only
-        # on those.
-        self.built_types: Set[type] = parent.built_types if parent is not None else set()
+        # The objects allowed calls created in this load, by id (kept alive here): BUILD sets
+        # state only on those, and on each at most once, so nothing is changed after a check saw
+        # it. Values: True once built.
+        self.created: Dict[int, Tuple[Any, bool]] = parent.created if parent is not None else {}
+        # Nesting depth of the tuples and frozensets built in this load (hashing a deeply nested
+        # key overflows the C stack).
+        self.depth: Dict[int, Tuple[Any, int]] = parent.depth if parent is not None else {}
 
     # -- globals -------------------------------------------------------------------------------
 
@@ -881,7 +987,8 @@ class SafeUnpickler(_Unpickler):
         return self.built(cls.__new__(cls, *args, **kwargs))
 
     def built(self, value: Any) -> Any:
-        self.built_types.add(type(value))
+        if id(value) not in self.created:
+            self.created[id(value)] = (value, False)
         return value
 
     def load_newobj(self) -> None:
@@ -917,6 +1024,12 @@ class SafeUnpickler(_Unpickler):
         if isinstance(inst, _NEVER_BUILT):
             raise _content(f"BUILD on {_describe(inst)}")
         cls = type(inst)
+        made = self.created.get(id(inst))
+        if made is None or made[0] is not inst:
+            raise _content(f"BUILD on {_describe(inst)}, which no allowed call created in this load")
+        if made[1]:
+            raise _content(f"a second BUILD on the same {_describe(cls)}")
+        self.created[id(inst)] = (inst, True)
         if isinstance(inst, np.ndarray):
             _check_array_state(inst, state, self.budget)
         elif isinstance(inst, np.dtype):
@@ -924,9 +1037,7 @@ class SafeUnpickler(_Unpickler):
                 raise _content("BUILD on a numpy dtype, and numpy.dtype is not allowed")
             _check_dtype_state(inst, state)
         else:
-            if cls not in self.built_types:
-                raise _content(f"BUILD on an instance of {canonical(cls)}, which is not an allowed class")
-            for check in _state_check_for(cls):
+            for check in self.state_checks(cls):
                 check(inst, state, self.budget)
         stack.append(state)
         _Unpickler.load_build(self)
@@ -937,6 +1048,9 @@ class SafeUnpickler(_Unpickler):
             raise _content("a joblib array record inside an object array")
 
     dispatch[_BUILD] = load_build
+
+    def state_checks(self, cls: type) -> List[Callable[[Any, Any, Budget], None]]:
+        return _state_check_for(cls)
 
     def child(self) -> "SafeUnpickler":
         """The unpickler of a nested object-array pickle: plain pickle rules (joblib 1.6 reads it
@@ -956,6 +1070,7 @@ class SafeUnpickler(_Unpickler):
             raise _content(f"joblib array record: order {order!r}")
         dt = check_dtype(d.get("dtype"), "joblib array record")
         count = _count(shape)
+        _check_count(count, dt, "joblib array record")
         if dt.hasobject:
             array = self.child().load()
             if type(array) is not np.ndarray or not array.dtype.hasobject or array.shape != shape:
@@ -983,6 +1098,47 @@ class SafeUnpickler(_Unpickler):
         return array
 
     # -- containers ----------------------------------------------------------------------------
+
+    def nested(self, value: Any, items: Iterable[Any]) -> Any:
+        d = 1
+        for x in items:
+            e = self.depth.get(id(x))
+            if e is not None and e[0] is x and e[1] + 1 > d:
+                d = e[1] + 1
+        if d > _MAX_NESTING:
+            raise _content(f"tuples or frozensets nested more than {_MAX_NESTING} deep")
+        self.depth[id(value)] = (value, d)
+        return value
+
+    def load_tuple(self) -> None:
+        items = self.pop_mark()
+        self.append(self.nested(tuple(items), items))
+
+    dispatch[pickle.TUPLE[0]] = load_tuple
+
+    def load_tuple1(self) -> None:
+        self.stack[-1] = self.nested((self.stack[-1],), self.stack[-1:])
+
+    dispatch[pickle.TUPLE1[0]] = load_tuple1
+
+    def load_tuple2(self) -> None:
+        items = self.stack[-2:]
+        self.stack[-2:] = [self.nested(tuple(items), items)]
+
+    dispatch[pickle.TUPLE2[0]] = load_tuple2
+
+    def load_tuple3(self) -> None:
+        items = self.stack[-3:]
+        self.stack[-3:] = [self.nested(tuple(items), items)]
+
+    dispatch[pickle.TUPLE3[0]] = load_tuple3
+
+    def load_frozenset(self) -> None:
+        items = self.pop_mark()
+        # Each item's depth was bounded when it was built, so hashing them here is bounded too.
+        self.append(self.nested(frozenset(items), items))
+
+    dispatch[pickle.FROZENSET[0]] = load_frozenset
 
     def load_append(self) -> None:
         value = self.stack.pop()
@@ -1073,6 +1229,9 @@ class Recorder(SafeUnpickler):
     def child(self) -> "SafeUnpickler":
         return Recorder(self.file_handle, self.seen, joblib=False, parent=self)
 
+    def state_checks(self, cls: type) -> List[Callable[[Any, Any, Budget], None]]:
+        return []  # it records names; the breadth test runs the checks on the same models
+
     def admit(self, full: str, obj: Any, real: str, entry: Entry) -> Entry:
         kind = "class" if isinstance(obj, type) else (
             "reconstructor" if reconstructor_for(real, obj) is not None else "function"
@@ -1103,15 +1262,272 @@ class _RecordingPolicy(Policy):
         return Entry("any", ("call", "new", "new_args"), "")
 
 
+# ---------------------------------------------------------------------------------------------
+# after loading: the live object graph
+
+
+def _check_tree_estimator(est: Any) -> None:
+    """A fitted decision tree splits on the features it accepts; an ensemble that calls its trees
+    without input checks (forests, gradient boosting, isolation forest) holds trees that all take
+    its number of features, and gradient boosting's stage array fits its output array."""
+    from sklearn.tree._classes import BaseDecisionTree
+    from sklearn.tree._tree import Tree
+
+    np = _np()
+    d = vars(est)
+    n_features = d.get("n_features_in_")
+    if isinstance(est, BaseDecisionTree) and "tree_" in d:
+        tree = d["tree_"]
+        if type(tree) is not Tree or type(n_features) is not int or tree.n_features != n_features:  # noqa: E721
+            raise _content(
+                f"{type(est).__name__}: tree_ takes {getattr(tree, 'n_features', '?')} features, "
+                f"the estimator {n_features!r}"
+            )
+    if "estimators_" in d and not isinstance(est, BaseDecisionTree):
+        for t in _trees_in(d["estimators_"]):
+            if d.get("n_features_in_") != vars(t).get("n_features_in_"):
+                raise _content(
+                    f"{type(est).__name__}: a tree takes {vars(t).get('n_features_in_')!r} "
+                    f"features, the ensemble {n_features!r}"
+                )
+        stages = d["estimators_"]
+        if isinstance(stages, np.ndarray) and "n_trees_per_iteration_" in d:
+            if stages.ndim != 2 or stages.shape[1] != d["n_trees_per_iteration_"]:
+                raise _content(
+                    f"{type(est).__name__}: estimators_ of shape {stages.shape} for "
+                    f"{d['n_trees_per_iteration_']!r} trees per iteration"
+                )
+
+
+def _check_hgb(est: Any) -> None:
+    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+
+    d = vars(est)
+    if "_predictors" not in d:
+        return
+    n_features = d.get("n_features_in_")
+    if type(n_features) is not int or not isinstance(d["_predictors"], list):  # noqa: E721
+        raise _content("HistGradientBoosting: malformed fitted state")
+    for stage in d["_predictors"]:
+        if not isinstance(stage, list):
+            raise _content("HistGradientBoosting: a stage is not a list of predictors")
+        for p in stage:
+            if type(p) is not TreePredictor:
+                raise _content("HistGradientBoosting: a predictor is not a TreePredictor")
+            inner = ~p.nodes["is_leaf"].astype(bool)
+            if bool((p.nodes["feature_idx"][inner] >= n_features).any()):
+                raise _content(f"HistGradientBoosting: a split on a feature outside 0..{n_features}")
+
+
+def _check_live_tree(t: Any) -> None:
+    """Every Tree was given its nodes (a Tree built without state has none, and predict would
+    walk a null node array), and its nodes pass the state check as they are now."""
+    if t.node_count < 1:
+        raise _content("a Tree without nodes")
+    _check_tree_state(t, t.__getstate__(), Budget(1 << 62))
+
+
+def _check_predictor(p: Any) -> None:
+    _check_predictor_state(p, vars(p), Budget(1 << 62))
+
+
+def _check_binary_tree(t: Any) -> None:
+    _check_binary_tree_state(t, t.__getstate__(), Budget(1 << 62))
+
+
+def _check_live_metric(m: Any) -> None:
+    _check_metric_state(m, m.__getstate__(), Budget(1 << 62))
+
+
+def _check_libsvm(est: Any) -> None:
+    """The arrays scikit-learn hands to libsvm's predict, which trusts their sizes."""
+    np = _np()
+    d = vars(est)
+    if "support_" not in d:
+        return  # unfitted
+    classification = est._impl in ("c_svc", "nu_svc")
+
+    def arr(name: str, dtype: Any, ndim: int) -> Any:
+        a = d.get(name)
+        if type(a) is not np.ndarray or a.dtype != dtype or a.ndim != ndim:
+            raise _content(f"{type(est).__name__}: {name} is not a {ndim}-d {np.dtype(dtype)} array")
+        return a
+
+    support = arr("support_", np.int32, 1)
+    n_sv = support.shape[0]
+    n_support = arr("_n_support", np.int32, 1)
+    dual = d.get("_dual_coef_")
+    shape_fit = d.get("shape_fit_")
+    if not isinstance(shape_fit, tuple) or len(shape_fit) != 2:
+        raise _content(f"{type(est).__name__}: shape_fit_ is not (n_samples, n_features)")
+    if n_sv and (int(support.min()) < 0 or int(support.max()) >= shape_fit[0]):
+        raise _content(f"{type(est).__name__}: a support index outside the training samples")
+    sv = d.get("support_vectors_")
+    if d.get("_sparse"):
+        import scipy.sparse
+
+        if type(sv) is not scipy.sparse.csr_matrix or type(dual) is not scipy.sparse.csr_matrix:
+            raise _content(f"{type(est).__name__}: sparse support vectors are not CSR matrices")
+        _check_sparse(sv)
+        _check_sparse(dual)
+        sv_shape, dual_shape = sv.shape, dual.shape
+    else:
+        sv = arr("support_vectors_", np.float64, 2)
+        dual = arr("_dual_coef_", np.float64, 2)
+        sv_shape, dual_shape = sv.shape, dual.shape
+    precomputed = est.kernel == "precomputed" or callable(est.kernel)
+    if not precomputed and sv_shape != (n_sv, d.get("n_features_in_")):
+        raise _content(f"{type(est).__name__}: support vectors of shape {sv_shape} for {n_sv} indices")
+    if classification:
+        n_class = n_support.shape[0]
+        pairs = n_class * (n_class - 1) // 2
+        if n_class < 2 or int(n_support.min()) < 0 or int(n_support.sum()) != n_sv:
+            raise _content(f"{type(est).__name__}: _n_support {n_support.tolist()} for {n_sv} vectors")
+        if dual_shape != (n_class - 1, n_sv):
+            raise _content(f"{type(est).__name__}: dual coefficients of shape {dual_shape}")
+    else:
+        pairs = 1
+        if n_support.shape[0] != 2 or dual_shape != (1, n_sv):
+            raise _content(f"{type(est).__name__}: dual coefficients of shape {dual_shape}")
+    if arr("_intercept_", np.float64, 1).shape[0] != pairs:
+        raise _content(f"{type(est).__name__}: {d['_intercept_'].shape[0]} intercepts for {pairs}")
+    for name in ("_probA", "_probB"):
+        if arr(name, np.float64, 1).shape[0] not in (0, pairs):
+            raise _content(f"{type(est).__name__}: {name} of {d[name].shape[0]} for {pairs} pairs")
+
+
+def _check_sparse(m: Any) -> None:
+    """scipy.sparse compressed matrices: scipy's own full format check (index bounds, lengths,
+    sortedness of indptr), whose absence lets C++ kernels read outside the arrays."""
+    try:
+        if hasattr(m, "check_format"):
+            m.check_format(full_check=True)
+        else:
+            m._check()
+    except Exception as e:
+        raise _content(f"a {type(m).__name__} with inconsistent index arrays: {e}") from None
+
+
+def _check_random(obj: Any) -> None:
+    """numpy's random states: a known bit generator whose position indexes inside its key."""
+    np = _np()
+    bg = obj._bit_generator if isinstance(obj, np.random.RandomState) else (
+        obj.bit_generator if isinstance(obj, np.random.Generator) else obj
+    )
+    if type(bg) not in tuple(getattr(np.random, n) for n in _BIT_GENERATORS):
+        raise _content(f"a numpy random state on {type(bg).__name__}, whose state is not checked")
+    st = bg.state
+    if type(bg) is np.random.MT19937:
+        key, pos = st["state"]["key"], st["state"]["pos"]
+        if not (type(key) is np.ndarray and key.shape == (624,) and 0 <= int(pos) <= 624):
+            raise _content("a MT19937 state whose position lies outside its key")
+    seed = getattr(bg, "seed_seq", None) or getattr(bg, "_seed_seq", None)
+    if seed is not None:
+        _check_seed_sequence(seed)
+
+
+def _check_seed_sequence(seq: Any) -> None:
+    np = _np()
+    if isinstance(seq, np.random.SeedSequence):
+        pool = seq.pool
+        if type(pool) is not np.ndarray or pool.dtype != np.uint32 or pool.shape != (seq.pool_size,):
+            raise _content("a SeedSequence whose pool does not match its pool_size")
+
+
+def _graph_check(obj: Any) -> Optional[Callable[[Any], None]]:
+    """The check of one live object after loading, by its class (None: nothing to check)."""
+    np = _np()
+    cls = type(obj)
+    names = {canonical(c) for c in cls.__mro__}
+    if isinstance(obj, np.ndarray):
+        return lambda a: _check_count(a.size, check_dtype(a.dtype, "an array"), "an array")
+    if isinstance(obj, (np.random.RandomState, np.random.Generator, np.random.BitGenerator)):
+        return _check_random
+    if isinstance(obj, np.random.SeedSequence):
+        return _check_seed_sequence
+    if "scipy.sparse._base._spbase" in names:
+        return _check_sparse
+    if "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor" in names:
+        return _check_predictor
+    if "sklearn.tree._tree.Tree" in names:
+        return _check_live_tree
+    if "sklearn.neighbors._binary_tree.BinaryTree" in names or cls.__module__ in (
+        "sklearn.neighbors._kd_tree",
+        "sklearn.neighbors._ball_tree",
+    ) and hasattr(obj, "idx_array"):
+        return _check_binary_tree
+    if cls.__module__ == "sklearn.metrics._dist_metrics":
+        return _check_live_metric
+    checks = []
+    if "sklearn.svm._base.BaseLibSVM" in names:
+        checks.append(_check_libsvm)
+    if names & {
+        "sklearn.tree._classes.BaseDecisionTree",
+        "sklearn.ensemble._forest.BaseForest",
+        "sklearn.ensemble._gb.BaseGradientBoosting",
+        "sklearn.ensemble._iforest.IsolationForest",
+    }:
+        checks.append(_check_tree_estimator)
+    if "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.BaseHistGradientBoosting" in names:
+        checks.append(_check_hgb)
+    if checks:
+        return lambda o: [c(o) for c in checks] and None
+    return None
+
+
+#: Most objects the post-load walk visits (each comes from at least one opcode of the pickle).
+_MAX_GRAPH = 50_000_000
+
+
+def validate(root: Any) -> None:
+    """Walks the loaded object graph (containers, object arrays, instance dicts and the state of
+    the native neighbour trees) and runs the live checks on every object: the authoritative check
+    of cross-object consistency, on the objects as they are once nothing can change them."""
+    np = _np()
+    seen: Set[int] = set()
+    stack = [root]
+    keep = []  # keep visited objects alive so that ids are not reused during the walk
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or obj is None or isinstance(obj, (str, bytes, int, float, bool)):
+            continue
+        seen.add(id(obj))
+        keep.append(obj)
+        if len(seen) > _MAX_GRAPH:
+            raise _content(f"the loaded model holds more than {_MAX_GRAPH} objects")
+        check = _graph_check(obj)
+        if check is not None:
+            check(obj)
+        if isinstance(obj, dict):
+            stack.extend(obj.keys())
+            stack.extend(obj.values())
+        elif isinstance(obj, (list, tuple, set, frozenset)):
+            stack.extend(obj)
+        elif isinstance(obj, np.ndarray):
+            if obj.dtype.hasobject and obj.dtype.fields is None:
+                stack.extend(obj.ravel().tolist())
+        else:
+            d = getattr(obj, "__dict__", None)
+            if isinstance(d, dict):
+                stack.append(d)
+            if check in (_check_binary_tree, _check_live_metric):
+                stack.append(obj.__getstate__())
+
+
 def load(file: Any, policy: Policy, max_bytes: int) -> Any:
-    """Unpickles one joblib (or plain pickle) stream under `policy`. Raises :class:`Refused`."""
+    """Unpickles one joblib (or plain pickle) stream under `policy`, then validates the object
+    graph it built. Raises :class:`Refused`."""
     u = SafeUnpickler(file, policy, Budget(max_bytes))
     try:
-        return u.load()
+        obj = u.load()
+        del u
+        validate(obj)
+        return obj
     except Refused:
         raise
     except RecursionError:
         raise _content("the pickle nests deeper than Python's recursion limit") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,
-            AttributeError, MemoryError, OverflowError, UnicodeDecodeError) as e:
+    except Warning:
+        raise  # scikit-learn's InconsistentVersionWarning, raised as an error under "strict"
+    except Exception as e:
         raise _content(f"the pickle is malformed: {type(e).__name__}: {e}") from None
