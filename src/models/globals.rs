@@ -192,8 +192,24 @@ impl Profile {
             }
             None => newest,
         };
-        Ok(serde_json::from_str(chosen.3).expect("shipped profiles are valid JSON (tested)"))
+        Ok(parsed(chosen))
     }
+}
+
+/// A shipped profile, parsed once per process.
+fn parsed(entry: &(&str, &str, &str, &str)) -> Profile {
+    static CACHE: std::sync::OnceLock<Vec<Profile>> = std::sync::OnceLock::new();
+    let all = CACHE.get_or_init(|| {
+        PROFILES
+            .iter()
+            .map(|p| serde_json::from_str(p.3).expect("shipped profiles are valid JSON (tested)"))
+            .collect()
+    });
+    let i = PROFILES
+        .iter()
+        .position(|p| std::ptr::eq(p, entry))
+        .expect("entry comes from PROFILES");
+    all[i].clone()
 }
 
 fn major_minor(v: &str) -> Option<String> {

@@ -359,11 +359,7 @@ _CONTENT_HINT = "do not load it: the pickle is malformed or hostile; ask the sig
 
 
 def _policy(resolved: Mapping[str, Any]) -> "_unpickle.Policy":
-    entries = {
-        name: _unpickle.Entry(kind, uses, canonical)
-        for name, (kind, canonical, uses) in resolved["names"].items()
-    }
-    return _unpickle.Policy(entries, resolved["prefixes"])
+    return _unpickle.Policy(dict(resolved["names"]), resolved["prefixes"])
 
 
 def _unpickle_model(
