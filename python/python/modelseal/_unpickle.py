@@ -15,10 +15,14 @@ module reads itself, with the same policy and budget):
   of the audited reconstructors in :data:`RECONSTRUCTORS`, each of which checks its arguments
   before it runs. Functions on the policy's function list are values only and are never called
   during loading.
-* ``BUILD`` sets state only on instances of allowed classes (and on numpy arrays and dtypes), never
-  on a class, function or module. The state of native types is validated first
-  (:data:`STATE_CHECKS`): numpy arrays and dtypes, scikit-learn's ``Tree``, the histogram gradient
-  boosting predictors and the neighbours' KD / ball trees.
+* ``BUILD`` sets state only on an object an allowed call created in this load, at most once,
+  never on a class, function or module. The state of native types is validated first
+  (:data:`STATE_CHECKS` and the array and dtype checks): numpy arrays and dtypes, scikit-learn's
+  ``Tree``, the histogram gradient boosting predictors, the neighbours' KD / ball trees and their
+  metrics, scipy.stats distributions.
+* After unpickling, :func:`validate` walks the object graph and runs the checks that involve
+  several objects (an estimator and its trees, libsvm's arrays, sparse matrices, random states)
+  on the final objects, which nothing can change any more.
 * ``APPEND(S)``, ``SETITEM(S)`` and ``ADDITEMS`` act only on plain lists, dicts (and allowed dict
   subclasses) and sets; persistent ids, extension codes and out-of-band buffers are refused.
 * Every array's size is bounded by the bytes actually present and by the caller's ``max_bytes``
@@ -241,8 +245,8 @@ def check_dtype(dt: Any, what: str) -> Any:
 
 
 def _check_dtype_state(inst: Any, state: Any) -> None:
-    """BUILD on a numpy dtype: the state numpy's ``__setstate__`` reads. The dtype is rebuilt on a
-    copy first and checked; only then is the state applied to the real instance."""
+    """BUILD on a numpy dtype: the state numpy's ``__setstate__`` reads, checked before it is
+    applied (the dtype is checked again as a whole wherever an array uses it)."""
     np = _np()
     if not isinstance(state, tuple) or not 8 <= len(state) <= 9:
         raise _content("numpy dtype state: not a tuple of 8 or 9 items")
@@ -420,22 +424,6 @@ def _check_predictor_state(inst: Any, state: Any, budget: Budget) -> None:
             raise _content(f"TreePredictor: a bitset index outside {key}")
 
 
-def _check_hgb_state(inst: Any, state: Any, budget: Budget) -> None:
-    """A fitted HistGradientBoosting estimator: every predictor splits on a feature the estimator
-    accepts (the predictor indexes the rows of X with it)."""
-    if not isinstance(state, dict) or "_predictors" not in state:
-        return  # unfitted
-    n_features = state.get("n_features_in_")
-    if type(n_features) is not int:  # noqa: E721
-        raise _content("HistGradientBoosting state: n_features_in_ is not an int")
-    for stage in state["_predictors"]:
-        for p in stage:
-            nodes = p.nodes
-            inner = ~nodes["is_leaf"].astype(bool)
-            if bool((nodes["feature_idx"][inner] >= n_features).any()):
-                raise _content(f"HistGradientBoosting: a split on a feature outside 0..{n_features}")
-
-
 def _trees_in(value: Any) -> List[Any]:
     from sklearn.tree._classes import BaseDecisionTree
 
@@ -444,31 +432,6 @@ def _trees_in(value: Any) -> List[Any]:
     if not isinstance(items, (list, tuple)):
         return []
     return [e for e in items if isinstance(e, BaseDecisionTree)]
-
-
-def _check_tree_estimator_state(inst: Any, state: Any, budget: Budget) -> None:
-    """A fitted decision tree: its Tree splits on the features the estimator accepts. An ensemble
-    that calls its trees without input checks (forests, gradient boosting, isolation forest):
-    every tree takes the ensemble's number of features."""
-    if not isinstance(state, dict):
-        return
-    n_features = state.get("n_features_in_")
-    tree = state.get("tree_")
-    if tree is not None:
-        from sklearn.tree._tree import Tree
-
-        if type(tree) is not Tree or n_features != tree.n_features:
-            raise _content(
-                f"decision tree state: tree_ takes {getattr(tree, 'n_features', '?')} features, "
-                f"the estimator {n_features!r}"
-            )
-    if "estimators_" in state:
-        for t in _trees_in(state["estimators_"]):
-            if getattr(t, "n_features_in_", None) != n_features:
-                raise _content(
-                    f"ensemble state: a tree takes {getattr(t, 'n_features_in_', '?')} features, "
-                    f"the ensemble {n_features!r}"
-                )
 
 
 def _check_binary_tree_state(inst: Any, state: Any, budget: Budget) -> None:
@@ -618,10 +581,6 @@ def _state_check_for(cls: type) -> List[Callable[[Any, Any, Budget], None]]:
     if "sklearn.metrics._dist_metrics" in mods:
         checks.append(_check_metric_state)
     names = {canonical(c) for c in cls.__mro__}
-    if "sklearn.tree._classes.BaseDecisionTree" in names or "sklearn.ensemble._forest.BaseForest" in names or "sklearn.ensemble._gb.BaseGradientBoosting" in names:
-        checks.append(_check_tree_estimator_state)
-    if "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.BaseHistGradientBoosting" in names:
-        checks.append(_check_hgb_state)
     if "scipy.stats._distn_infrastructure.rv_generic" in names:
         checks.append(_check_rv_generic_state)
     if "scipy.stats._distn_infrastructure.rv_frozen" in names:
