@@ -133,6 +133,48 @@ fn every_fixture_seals_opens_byte_identical_and_lists_its_globals() {
 
 const SKLEARN_ALLOW: &str = "@sklearn";
 
+/// Opens, under `allow` and into a fresh directory, an archive holding one file `name`.
+fn open_one_file(
+    w: &World,
+    opts: &ReadOptions<'_>,
+    name: &str,
+    data: &[u8],
+    allow: Vec<String>,
+) -> (Result<modelseal::open::Report, Error>, std::path::PathBuf) {
+    use modelseal::craft;
+    use modelseal::manifest::{FileEntry, Manifest, ModelName, SafeRelPath};
+    let mut m = Manifest::new(
+        ModelName::parse("iris-tree").unwrap(),
+        semver::Version::new(1, 0, 0),
+        CREATED,
+    );
+    m.files = vec![FileEntry {
+        path: SafeRelPath::parse(name, 64).unwrap(),
+        size: data.len() as u64,
+        sha256: modelseal::crypto::sha256(data),
+        kind: Default::default(),
+    }];
+    let mb = craft::manifest_bytes(&m);
+    let mut body = craft::tar_entry(name.as_bytes(), b'0', data, None);
+    body.extend(craft::tar_end());
+    let a = w.trusted_archive(&mb, &body, modelseal::format::Compression::None, None);
+    let file = w.write(&format!("{name}.mseal"), &a);
+    let checks = ModelChecks {
+        allow_globals: Some(allow),
+        expect: vec![],
+    };
+    let out = w.path(&format!("out-{name}"));
+    let r = modelseal::open::open_file_checked(
+        &file,
+        Decryption::Identity(&w.reader),
+        &out,
+        opts,
+        Default::default(),
+        &checks,
+    );
+    (r, out)
+}
+
 #[test]
 fn allow_globals_refuses_a_booby_trapped_pickle_and_leaves_nothing() {
     let d = tempfile::tempdir().unwrap();
@@ -264,8 +306,6 @@ fn a_manifest_that_lies_about_globals_is_caught_by_the_re_walk() {
 
 #[test]
 fn allow_globals_walks_protocol_0_and_1_pickles_and_unknown_files_too() {
-    use modelseal::craft;
-    use modelseal::manifest::{FileEntry, Manifest, ModelName, SafeRelPath};
     let w = World::new();
     // Hand-written protocol 0 and 1 pickles of os.system("touch ..."): no PROTO opcode, so they do
     // not sniff as pickles, yet pickle.load runs them.
@@ -286,46 +326,7 @@ fn allow_globals_walks_protocol_0_and_1_pickles_and_unknown_files_too() {
         ..ReadOptions::new(&trust)
     };
     for (name, data, refused) in cases {
-        let mut m = Manifest::new(
-            ModelName::parse("m").unwrap(),
-            semver::Version::new(1, 0, 0),
-            CREATED,
-        );
-        m.files = vec![FileEntry {
-            path: SafeRelPath::parse(name, 64).unwrap(),
-            size: data.len() as u64,
-            sha256: modelseal::crypto::sha256(&data),
-            kind: Default::default(),
-        }];
-        let mb = craft::manifest_bytes(&m);
-        let mut tar = craft::tar_entry(b"manifest", b'0', &mb, None);
-        tar.extend(craft::tar_entry(name.as_bytes(), b'0', &data, None));
-        tar.extend(craft::tar_end());
-        let a = craft::archive_from_message(
-            &tar,
-            tar.len() as u64,
-            modelseal::format::Compression::None,
-            &mb,
-            "m",
-            "1.0.0",
-            CREATED,
-            &w.author,
-            &w.reader.public(),
-        );
-        let file = w.write("p.mseal", &a);
-        let checks = ModelChecks {
-            allow_globals: Some(vec!["@sklearn".into()]),
-            expect: vec![],
-        };
-        let out = w.path(&format!("out-{name}"));
-        let r = modelseal::open::open_file_checked(
-            &file,
-            Decryption::Identity(&w.reader),
-            &out,
-            &opts,
-            Default::default(),
-            &checks,
-        );
+        let (r, out) = open_one_file(&w, &opts, name, &data, vec!["@sklearn".into()]);
         match refused {
             Some(g) => {
                 let e = r.unwrap_err();
@@ -341,8 +342,6 @@ fn allow_globals_walks_protocol_0_and_1_pickles_and_unknown_files_too() {
 
 #[test]
 fn allow_globals_refuses_wrapped_pickles_and_object_npy_and_releases_safe_formats() {
-    use modelseal::craft;
-    use modelseal::manifest::{FileEntry, Manifest, ModelName, SafeRelPath};
     use std::io::Write;
     let w = World::new();
     let evil = std::fs::read(fixtures().join("evil_reduce.pkl")).unwrap();
@@ -392,46 +391,7 @@ fn allow_globals_refuses_wrapped_pickles_and_object_npy_and_releases_safe_format
         ..ReadOptions::new(&trust)
     };
     for (name, data, refused) in cases {
-        let mut m = Manifest::new(
-            ModelName::parse("m").unwrap(),
-            semver::Version::new(1, 0, 0),
-            CREATED,
-        );
-        m.files = vec![FileEntry {
-            path: SafeRelPath::parse(name, 64).unwrap(),
-            size: data.len() as u64,
-            sha256: modelseal::crypto::sha256(&data),
-            kind: Default::default(),
-        }];
-        let mb = craft::manifest_bytes(&m);
-        let mut tar = craft::tar_entry(b"manifest", b'0', &mb, None);
-        tar.extend(craft::tar_entry(name.as_bytes(), b'0', &data, None));
-        tar.extend(craft::tar_end());
-        let a = craft::archive_from_message(
-            &tar,
-            tar.len() as u64,
-            modelseal::format::Compression::None,
-            &mb,
-            "m",
-            "1.0.0",
-            CREATED,
-            &w.author,
-            &w.reader.public(),
-        );
-        let file = w.write("w.mseal", &a);
-        let checks = ModelChecks {
-            allow_globals: Some(vec!["@sklearn".into()]),
-            expect: vec![],
-        };
-        let out = w.path(&format!("out-{name}"));
-        let r = modelseal::open::open_file_checked(
-            &file,
-            Decryption::Identity(&w.reader),
-            &out,
-            &opts,
-            Default::default(),
-            &checks,
-        );
+        let (r, out) = open_one_file(&w, &opts, name, &data, vec!["@sklearn".into()]);
         if refused {
             let e = r.unwrap_err();
             assert_refused!(e, Error::Model(ModelError::UncheckedFile { ref path, .. }) if path == name);
