@@ -603,24 +603,9 @@ fn open_bytes<'py>(
     }
     let (report, manifest, files, policy) = py
         .detach(move || -> Result<_, Error> {
-            let store = load_trust(&trust)?;
             let key = OpeningKey::read(identity.as_deref(), shared_key.as_deref())?
                 .expect("one key was given");
-            let file = std::fs::File::open(&path).map_err(|e| Error::Io {
-                context: format!("opening {}", path.display()),
-                source: e,
-            })?;
-            let opts = ReadOptions::new(&store);
-            let (report, files) = open::open_reader_to_memory(
-                BufReader::with_capacity(1 << 20, file),
-                key.decryption(),
-                &opts,
-                max_bytes,
-            )?;
-            let manifest = report
-                .manifest
-                .clone()
-                .expect("opening with a key always yields the manifest");
+            let (report, manifest, files) = open_in_memory(&path, &trust, &key, max_bytes)?;
             let policy = models::resolve_globals(&manifest, &allow_globals)?;
             models::check_globals_in_memory(&manifest, &files, &policy)?;
             models::check_requirements(&manifest, &expect)?;
@@ -633,6 +618,32 @@ fn open_bytes<'py>(
         out.append((p.as_str(), Buffer { data, pos: 0 }))?;
     }
     Ok((d, out, policy_dict(py, &policy)?))
+}
+
+/// Every archive check, then the checked files in memory (at most `max_bytes`), with the manifest.
+fn open_in_memory(
+    path: &Path,
+    trust: &[PathBuf],
+    key: &OpeningKey,
+    max_bytes: u64,
+) -> Result<(open::Report, Manifest, open::OpenedFiles), Error> {
+    let store = load_trust(trust)?;
+    let file = std::fs::File::open(path).map_err(|e| Error::Io {
+        context: format!("opening {}", path.display()),
+        source: e,
+    })?;
+    let opts = ReadOptions::new(&store);
+    let (report, files) = open::open_reader_to_memory(
+        BufReader::with_capacity(1 << 20, file),
+        key.decryption(),
+        &opts,
+        max_bytes,
+    )?;
+    let manifest = report
+        .manifest
+        .clone()
+        .expect("opening with a key always yields the manifest");
+    Ok((report, manifest, files))
 }
 
 /// The resolved policy as the restricted unpickler reads it: `{"names": {name: (kind, canonical,
@@ -680,7 +691,6 @@ fn untrusted_globals(
         return Err(usage(py, both_keys_error()));
     }
     py.detach(move || -> Result<_, Error> {
-        let store = load_trust(&trust)?;
         let key =
             OpeningKey::read(identity.as_deref(), shared_key.as_deref())?.ok_or_else(|| {
                 UsageError::InvalidMetadata {
@@ -690,20 +700,7 @@ fn untrusted_globals(
                             .into(),
                 }
             })?;
-        let file = std::fs::File::open(&path).map_err(|e| Error::Io {
-            context: format!("opening {}", path.display()),
-            source: e,
-        })?;
-        let opts = ReadOptions::new(&store);
-        let (report, files) = open::open_reader_to_memory(
-            BufReader::with_capacity(1 << 20, file),
-            key.decryption(),
-            &opts,
-            max_bytes,
-        )?;
-        let manifest = report
-            .manifest
-            .expect("opening with a key always yields the manifest");
+        let (_, manifest, files) = open_in_memory(&path, &trust, &key, max_bytes)?;
         let policy = models::resolve_globals(&manifest, &allow_globals)?;
         models::untrusted_in_memory(&manifest, &files, &policy)
     })
