@@ -85,6 +85,20 @@ pub fn tar_walk(data: &[u8]) {
 pub fn pickle(data: &[u8]) {
     let _ = models::pickle::scan(data, &models::pickle::PickleLimits::default());
     let _ = models::describe(data);
+    // The allow-globals check of one released file: walk, sniffers (.npy, safetensors, GGUF,
+    // text, compressed wrappers) and the exact-name policy.
+    let policy = models::GlobalPolicy::resolve(&["@sklearn".into()], &Default::default())
+        .expect("the shipped profile resolves");
+    let manifest = Manifest::new(
+        crate::manifest::ModelName::parse("m").expect("valid name"),
+        semver::Version::new(1, 0, 0),
+        0,
+    );
+    let files = vec![(
+        SafeRelPath::parse("f", 64).expect("valid path"),
+        data.to_vec(),
+    )];
+    let _ = models::untrusted_in_memory(&manifest, &files, &policy);
 }
 
 /// Typed model decoding under the signed-size limit.

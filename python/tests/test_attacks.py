@@ -542,3 +542,106 @@ def test_scipy_distribution_state_must_be_scipys_own(keys, policy, tmp_path):
     frozen.dist._parse_arg_template = f"open({MARK!r}, 'w')"
     err = assert_refused_both_ways(keys, policy, tmp_path, _joblib_bytes(frozen), modelseal.UnsafeContentError)
     assert "_parse_arg_template differs" in str(err)
+
+
+# --- found by a second independent review: fitted arrays that compiled code trusts -------------
+
+
+def _refused(policy, model, expected: str) -> None:
+    with pytest.raises(_unpickle.Refused) as e:
+        _unpickle.load(io.BytesIO(_joblib_bytes(model)), policy, 1 << 30)
+    assert expected in str(e.value), e.value
+
+
+def test_gradient_boosting_members_and_width(keys, policy, tmp_path):
+    from sklearn.dummy import DummyRegressor
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    X, y = load_iris(return_X_y=True)
+    gb = GradientBoostingRegressor(n_estimators=2).fit(X, X[:, 0])
+    gb.estimators_[1, 0] = DummyRegressor().fit(X, X[:, 0])
+    err = assert_refused_both_ways(keys, policy, tmp_path, _joblib_bytes(gb), modelseal.UnsafeContentError)
+    assert "member of estimators_" in str(err)
+    gb = GradientBoostingRegressor(n_estimators=2).fit(X, X[:, 0])
+    gb.estimators_ = np.repeat(gb.estimators_, 40, axis=1)
+    gb.n_trees_per_iteration_ = 40
+    _refused(policy, gb, "trees per iteration")
+
+
+@pytest.mark.parametrize("which", ["KMeans", "BisectingKMeans"])
+def test_kmeans_centres_wider_than_the_input(keys, policy, tmp_path, which):
+    from sklearn import cluster
+
+    X, _ = load_iris(return_X_y=True)
+    km = getattr(cluster, which)(n_clusters=2, random_state=0).fit(X)
+    if which == "KMeans":
+        km.cluster_centers_ = np.zeros((2, 300_000))
+    else:
+        km._bisecting_tree.left.center = np.zeros(300_000)
+    err = assert_refused_both_ways(keys, policy, tmp_path, _joblib_bytes(km), modelseal.UnsafeContentError)
+    assert "centre" in str(err)
+
+
+def test_kd_tree_whose_last_level_is_not_leaves(keys, policy, tmp_path):
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.neighbors._kd_tree import KDTree, newObj
+
+    X, y = load_iris(return_X_y=True)
+    knn = KNeighborsClassifier(algorithm="kd_tree", leaf_size=5).fit(X, y)
+    state = list(knn._tree.__getstate__())
+    nodes = state[2].copy()
+    nodes["is_leaf"] = 0
+    state[2] = nodes
+    knn._tree = Reduce(newObj, (KDTree,), tuple(state))
+    err = assert_refused_both_ways(keys, policy, tmp_path, _joblib_bytes(knn), modelseal.UnsafeContentError)
+    assert "last level" in str(err)
+
+
+def test_hgb_categorical_split_on_a_numeric_feature(policy):
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    X, _ = load_iris(return_X_y=True)
+    hgb = HistGradientBoostingRegressor(max_iter=3).fit(X, X[:, 0])
+    nodes = hgb._predictors[0][0].nodes
+    inner = np.flatnonzero(~nodes["is_leaf"].astype(bool))
+    nodes["is_categorical"][inner[0]] = 1
+    _refused(policy, hgb, "cat")  # the bitset index or the numeric-feature check, whichever first
+    hgb = HistGradientBoostingRegressor(max_iter=3).fit(X, X[:, 0])
+    hgb._bin_mapper.is_categorical_ = np.zeros(1, dtype=np.uint8)
+    _refused(policy, hgb, "one flag per feature")
+
+
+def test_sparse_svr_dual_that_does_not_store_every_value(keys, policy, tmp_path):
+    import scipy.sparse
+    from sklearn.svm import SVR
+
+    X, _ = load_iris(return_X_y=True)
+    svr = SVR().fit(scipy.sparse.csr_matrix(X), X[:, 0])
+    svr._dual_coef_ = scipy.sparse.csr_matrix(svr._dual_coef_.shape)
+    err = assert_refused_both_ways(keys, policy, tmp_path, _joblib_bytes(svr), modelseal.UnsafeContentError)
+    assert "sparse dual" in str(err)
+
+
+@pytest.mark.parametrize("change", ["degree", "coefficients"])
+def test_spline_whose_knots_coefficients_and_degree_disagree(keys, policy, tmp_path, change):
+    from sklearn.preprocessing import SplineTransformer
+
+    X, _ = load_iris(return_X_y=True)
+    st = SplineTransformer().fit(X)
+    b = st.bsplines_[0]
+    if change == "degree":
+        b.k = 300_000
+    else:
+        b._c = np.ascontiguousarray(b._c[:1])
+    err = assert_refused_both_ways(keys, policy, tmp_path, _joblib_bytes(st), modelseal.UnsafeContentError)
+    assert "BSpline" in str(err)
+
+
+def test_a_hyper_parameter_fit_would_refuse(keys, policy, tmp_path):
+    # FeatureHasher(n_features=0) divides by zero in compiled code (SIGFPE) at transform.
+    from sklearn.feature_extraction import FeatureHasher
+
+    fh = FeatureHasher().fit([{"a": 1}])
+    fh.n_features = 0
+    err = assert_refused_both_ways(keys, policy, tmp_path, _joblib_bytes(fh), modelseal.UnsafeContentError)
+    assert "parameter fit would refuse" in str(err)

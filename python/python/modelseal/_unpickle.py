@@ -457,8 +457,14 @@ def _check_binary_tree_state(inst: Any, state: Any, budget: Budget) -> None:
     start, end = node_data["idx_start"], node_data["idx_end"]
     if not bool(np.all((start >= 0) & (start <= end) & (end <= n_samples))):
         raise _content("neighbors tree: a node's index range lies outside idx_array")
+    # Queries descend from node i to 2i+1 and 2i+2 unless i is a leaf: every node whose children
+    # would lie past n_nodes must be one.
+    inner = ~node_data["is_leaf"].astype(bool)
+    if bool(inner[(n_nodes - 1) // 2 :].any()):
+        raise _content("neighbors tree: a node of the last level is not a leaf")
     bounds = _struct_array(node_bounds, "neighbors tree node_bounds", np.dtype(np.float64), ndim=3)
-    if bounds.shape[1:] != (n_nodes, n_features):
+    rows = 2 if type(inst).__name__ == "KDTree" else 1
+    if bounds.shape != (rows, n_nodes, n_features):
         raise _content(f"neighbors tree: node_bounds of shape {bounds.shape}")
     weights = state[12]
     if weights is not None:
@@ -1247,19 +1253,48 @@ def _check_tree_estimator(est: Any) -> None:
                 f"the estimator {n_features!r}"
             )
     if "estimators_" in d and not isinstance(est, BaseDecisionTree):
-        for t in _trees_in(d["estimators_"]):
+        members = d["estimators_"]
+        members = members.ravel().tolist() if isinstance(members, np.ndarray) else members
+        if not isinstance(members, list):
+            raise _content(f"{type(est).__name__}: estimators_ is not a list or array")
+        for t in members:
+            # The ensemble reads t.tree_ as a Tree without a check: every member is a tree.
+            if not isinstance(t, BaseDecisionTree) or type(vars(t).get("tree_")) is not Tree:
+                raise _content(f"{type(est).__name__}: a member of estimators_ is {_describe(t)}")
             if d.get("n_features_in_") != vars(t).get("n_features_in_"):
                 raise _content(
                     f"{type(est).__name__}: a tree takes {vars(t).get('n_features_in_')!r} "
                     f"features, the ensemble {n_features!r}"
                 )
-        stages = d["estimators_"]
-        if isinstance(stages, np.ndarray) and "n_trees_per_iteration_" in d:
-            if stages.ndim != 2 or stages.shape[1] != d["n_trees_per_iteration_"]:
-                raise _content(
-                    f"{type(est).__name__}: estimators_ of shape {stages.shape} for "
-                    f"{d['n_trees_per_iteration_']!r} trees per iteration"
-                )
+        if "n_trees_per_iteration_" in d:
+            _check_gb_width(est, d)
+
+
+def _check_gb_width(est: Any, d: dict) -> None:
+    """Gradient boosting adds stage k of each iteration into column k of an array as wide as the
+    init estimator's output: the stage array, the trees per iteration and the classes agree."""
+    from sklearn.base import is_classifier
+
+    np = _np()
+    stages = d["estimators_"]
+    k = d["n_trees_per_iteration_"]
+    if is_classifier(est):
+        n_classes = d.get("n_classes_")
+        if type(n_classes) is not int or n_classes < 2:  # noqa: E721
+            raise _content(f"{type(est).__name__}: n_classes_ is {n_classes!r}")
+        expected = 1 if n_classes == 2 else n_classes
+        init = d.get("init_")
+        if not (isinstance(init, str) and init == "zero"):
+            classes = getattr(init, "classes_", None)
+            if not isinstance(classes, np.ndarray) or classes.shape != (n_classes,):
+                raise _content(f"{type(est).__name__}: init_ does not predict {n_classes} classes")
+    else:
+        expected = 1
+    if k != expected or not isinstance(stages, np.ndarray) or stages.ndim != 2 or stages.shape[1] != k:
+        raise _content(
+            f"{type(est).__name__}: estimators_ of shape {getattr(stages, 'shape', None)} for "
+            f"{k!r} trees per iteration (expected {expected})"
+        )
 
 
 def _check_hgb(est: Any) -> None:
@@ -1271,6 +1306,18 @@ def _check_hgb(est: Any) -> None:
     n_features = d.get("n_features_in_")
     if type(n_features) is not int or not isinstance(d["_predictors"], list):  # noqa: E721
         raise _content("HistGradientBoosting: malformed fitted state")
+    # Categorical splits index per-feature bitsets through a map as long as is_categorical_.
+    np = _np()
+    mapper = d.get("_bin_mapper")
+    cat = getattr(mapper, "is_categorical_", None)
+    if cat is None:
+        cat = np.zeros(n_features, dtype=bool)
+    if type(cat) is not np.ndarray or cat.shape != (n_features,):
+        raise _content("HistGradientBoosting: is_categorical_ is not one flag per feature")
+    thresholds = getattr(mapper, "bin_thresholds_", None)
+    if not isinstance(thresholds, list) or len(thresholds) != n_features:
+        raise _content("HistGradientBoosting: bin_thresholds_ is not one array per feature")
+    cat = cat.astype(bool)
     for stage in d["_predictors"]:
         if not isinstance(stage, list):
             raise _content("HistGradientBoosting: a stage is not a list of predictors")
@@ -1278,8 +1325,12 @@ def _check_hgb(est: Any) -> None:
             if type(p) is not TreePredictor:
                 raise _content("HistGradientBoosting: a predictor is not a TreePredictor")
             inner = ~p.nodes["is_leaf"].astype(bool)
-            if bool((p.nodes["feature_idx"][inner] >= n_features).any()):
+            features = p.nodes["feature_idx"][inner]
+            if bool((features >= n_features).any()):
                 raise _content(f"HistGradientBoosting: a split on a feature outside 0..{n_features}")
+            on_cat = p.nodes["is_categorical"][inner].astype(bool)
+            if bool((on_cat & ~cat[features]).any()):
+                raise _content("HistGradientBoosting: a categorical split on a numeric feature")
 
 
 def _check_live_tree(t: Any) -> None:
@@ -1334,6 +1385,9 @@ def _check_libsvm(est: Any) -> None:
         _check_sparse(sv)
         _check_sparse(dual)
         sv_shape, dual_shape = sv.shape, dual.shape
+        # libsvm copies (n_class - 1) * n_SV values from the dual's data as if it were dense.
+        if dual.nnz != dual_shape[0] * dual_shape[1] or dual.data.dtype != np.float64:
+            raise _content(f"{type(est).__name__}: a sparse dual that does not store every value")
     else:
         sv = arr("support_vectors_", np.float64, 2)
         dual = arr("_dual_coef_", np.float64, 2)
@@ -1357,6 +1411,79 @@ def _check_libsvm(est: Any) -> None:
     for name in ("_probA", "_probB"):
         if arr(name, np.float64, 1).shape[0] not in (0, pairs):
             raise _content(f"{type(est).__name__}: {name} of {d[name].shape[0]} for {pairs} pairs")
+
+
+def _check_params(est: Any) -> None:
+    """scikit-learn's own validation of every hyper-parameter (types and ranges), which it runs in
+    fit only: a pickle can hold values fit would never accept, and compiled code trusts them (a
+    FeatureHasher with n_features=0 divides by zero in C)."""
+    import warnings
+
+    validate = getattr(est, "_validate_params", None)
+    if validate is None or not hasattr(est, "_parameter_constraints"):
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            validate()
+    except Exception as e:
+        raise _content(f"{type(est).__name__}: a parameter fit would refuse: {e}") from None
+
+
+def _check_kmeans(est: Any) -> None:
+    """k-means: the compiled assignment code takes the number of features from the centres."""
+    np = _np()
+    d = vars(est)
+    if "cluster_centers_" not in d:
+        return
+    n_features = d.get("n_features_in_")
+    centers = d["cluster_centers_"]
+    if type(centers) is not np.ndarray or centers.ndim != 2 or centers.shape[1] != n_features:
+        raise _content(f"{type(est).__name__}: cluster centres of shape {getattr(centers, 'shape', None)} for {n_features!r} features")
+    node = d.get("_bisecting_tree")
+    stack = [node] if node is not None else []
+    while stack:
+        n = stack.pop()
+        c = vars(n).get("center")
+        if type(c) is not np.ndarray or c.shape != (n_features,):
+            raise _content(f"{type(est).__name__}: a bisecting centre of shape {getattr(c, 'shape', None)}")
+        stack.extend(x for x in (vars(n).get("left"), vars(n).get("right")) if x is not None)
+
+
+#: Highest B-spline degree loaded (SplineTransformer uses 3; evaluation is quadratic in it).
+_MAX_SPLINE_DEGREE = 64
+
+
+def _check_bspline(b: Any) -> None:
+    """scipy's BSpline, evaluated by C++ that trusts the knots, coefficients and degree to agree:
+    the invariants its constructor checks, on the object as loaded."""
+    np = _np()
+    from scipy.interpolate import BSpline
+
+    d = vars(b)
+    t, c, k = d.get("_t"), d.get("_c"), d.get("k")
+    if type(k) is not int or not 0 <= k <= _MAX_SPLINE_DEGREE:  # noqa: E721
+        raise _content(f"BSpline: degree {k!r} (at most {_MAX_SPLINE_DEGREE})")
+    ok = (
+        type(t) is np.ndarray
+        and t.dtype == np.float64
+        and t.ndim == 1
+        and t.flags.c_contiguous
+        and type(c) is np.ndarray
+        and c.dtype in (np.float64, np.complex128)
+        and c.ndim >= 1
+        and c.flags.c_contiguous
+    )
+    if not ok:
+        raise _content("BSpline: knots or coefficients are not contiguous float arrays")
+    n = t.shape[0] - k - 1
+    if n < k + 1 or c.shape[0] < n or not np.isfinite(t).all() or (np.diff(t) < 0).any():
+        raise _content(f"BSpline: {t.shape[0]} knots, {c.shape[0]} coefficients and degree {k} disagree")
+    axis = d.get("axis")
+    if type(axis) is not int or not 0 <= axis < c.ndim or d.get("extrapolate") not in (True, False, "periodic"):  # noqa: E721
+        raise _content("BSpline: axis or extrapolate out of range")
+    if d.get("_asarray") is not BSpline(np.arange(4.0), np.zeros(2), 1)._asarray:
+        raise _content("BSpline: _asarray is not scipy's array conversion")
 
 
 def _check_sparse(m: Any) -> None:
@@ -1421,7 +1548,13 @@ def _graph_check(obj: Any) -> Optional[Callable[[Any], None]]:
         return _check_binary_tree
     if cls.__module__ == "sklearn.metrics._dist_metrics":
         return _check_live_metric
+    if "scipy.interpolate._bsplines.BSpline" in names:
+        return _check_bspline
     checks = []
+    if "sklearn.base.BaseEstimator" in names:
+        checks.append(_check_params)
+    if "sklearn.cluster._kmeans._BaseKMeans" in names:
+        checks.append(_check_kmeans)
     if "sklearn.svm._base.BaseLibSVM" in names:
         checks.append(_check_libsvm)
     if names & {
