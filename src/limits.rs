@@ -28,6 +28,9 @@ pub const HARD_MAX_FILES: usize = 1_000_000;
 pub const HARD_MAX_PATH_BYTES: usize = 4096;
 /// Largest decompressed tar stream.
 pub const HARD_MAX_UNPACKED_BYTES: u64 = 1 << 62;
+/// The latest creation or expiry time an archive may carry: 9999-12-31T23:59:59Z, the last
+/// second RFC 3339 can write (FORMAT.md §2). Later times are refused at seal and at parse.
+pub const MAX_TIME: u64 = 253_402_300_799;
 
 /// The bounds applied to every archive read (FORMAT.md §8).
 ///

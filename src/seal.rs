@@ -427,6 +427,20 @@ pub fn seal_to_writer<W: Write + Seek + Read + Send>(
         }
         .into());
     }
+    for (what, t) in [
+        ("creation time", Some(opts.created)),
+        ("expiry", opts.expires),
+    ] {
+        if let Some(t) = t.filter(|t| *t > crate::limits::MAX_TIME) {
+            return Err(UsageError::InvalidTime {
+                value: format!("{t} (Unix seconds)"),
+                detail: format!(
+                    "the {what} is after 9999-12-31T23:59:59Z, the latest time an archive records"
+                ),
+            }
+            .into());
+        }
+    }
     if let Some(exp) = opts.expires {
         if exp <= opts.created {
             return Err(UsageError::InvalidTime {

@@ -422,3 +422,91 @@ fn walk(p: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn times_after_year_9999_are_refused_at_seal_and_at_parse_and_never_panic_a_printer() {
+    let d = tempfile::tempdir().unwrap();
+    for k in ["alice", "bob"] {
+        ms(d.path()).args(["keygen", "-o", k]).assert().success();
+    }
+    std::fs::write(d.path().join("m.bin"), b"model").unwrap();
+    let seal = |env: Option<&str>, expires: Option<&str>| {
+        let mut c = ms(d.path());
+        c.args([
+            "seal",
+            "-k",
+            "alice.key",
+            "-r",
+            "bob.pub",
+            "--name",
+            "m",
+            "--model-version",
+            "1.0.0",
+            "-o",
+            "t.mseal",
+        ]);
+        if let Some(e) = env {
+            c.env("SOURCE_DATE_EPOCH", e);
+        }
+        if let Some(x) = expires {
+            c.args(["--expires", x]);
+        }
+        c.arg("m.bin").output().unwrap()
+    };
+    for (env, exp) in [(Some("253402300800"), None), (None, Some("99999999d"))] {
+        let o = seal(env, exp);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let err = String::from_utf8(o.stderr).unwrap();
+        assert!(err.contains("9999-12-31T23:59:59Z"), "{err}");
+        assert_eq!(err.lines().count(), 2, "{err}");
+        assert!(!d.path().join("t.mseal").exists());
+    }
+    // The last representable second still seals, and every printer renders it.
+    let o = seal(Some("253402300700"), None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for args in [
+        &["inspect"][..],
+        &["inspect", "--json"],
+        &["verify", "-t", "alice.pub"],
+        &["verify", "--json", "-t", "alice.pub"],
+    ] {
+        let o = ms(d.path()).args(args).arg("t.mseal").output().unwrap();
+        assert!(
+            o.status.code() == Some(0) || o.status.code() == Some(1),
+            "{args:?}: {:?}",
+            o.status
+        );
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("9999-12-31T23:58:20Z"),
+            "{args:?}"
+        );
+    }
+    // A header claiming a later time (anyone can write one: inspect checks no signature) is
+    // refused as malformed, exit 1, by every reader.
+    let mut a = std::fs::read(d.path().join("t.mseal")).unwrap();
+    let t = 253402300700u64.to_le_bytes();
+    let at = a
+        .windows(8)
+        .position(|w| w == t)
+        .expect("created is in the header");
+    a[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+    std::fs::write(d.path().join("late.mseal"), &a).unwrap();
+    for args in [
+        &["inspect"][..],
+        &["verify", "-t", "alice.pub"],
+        &["verify", "--json", "-t", "alice.pub"],
+    ] {
+        let o = ms(d.path()).args(args).arg("late.mseal").output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8(o.stderr).unwrap();
+        assert!(
+            err.starts_with("error: ") && err.contains("9999-12-31T23:59:59Z"),
+            "{err}"
+        );
+    }
+}

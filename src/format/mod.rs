@@ -212,6 +212,16 @@ impl Header {
         }
         crate::manifest::ModelName::parse(&self.model_name)?;
         crate::manifest::parse_version(&self.model_version)?;
+        if self.created > crate::limits::MAX_TIME
+            || self.expires.is_some_and(|e| e > crate::limits::MAX_TIME)
+        {
+            return Err(inconsistent(format!(
+                "created {} or expires {:?} after {} (9999-12-31T23:59:59Z)",
+                self.created,
+                self.expires,
+                crate::limits::MAX_TIME
+            )));
+        }
         if let Some(exp) = self.expires {
             if exp <= self.created {
                 return Err(inconsistent(format!(
