@@ -510,3 +510,62 @@ fn times_after_year_9999_are_refused_at_seal_and_at_parse_and_never_panic_a_prin
         );
     }
 }
+
+#[test]
+fn archive_text_with_terminal_escapes_is_printed_escaped_and_kept_exact_in_json() {
+    let d = tempfile::tempdir().unwrap();
+    for k in ["alice", "bob"] {
+        ms(d.path()).args(["keygen", "-o", k]).assert().success();
+    }
+    std::fs::write(d.path().join("m.bin"), b"model").unwrap();
+    let evil = "\u{1b}[2J\u{1b}]0;pwned\u{7}";
+    ms(d.path())
+        .args([
+            "seal",
+            "-k",
+            "alice.key",
+            "-r",
+            "bob.pub",
+            "--name",
+            "m",
+            "--model-version",
+            "1.0.0",
+            "-o",
+            "t.mseal",
+        ])
+        .arg("--meta")
+        .arg(format!("owner={evil}"))
+        .arg("--description")
+        .arg(format!("desc {evil}"))
+        .arg("m.bin")
+        .assert()
+        .success();
+    for args in [
+        &["inspect", "-t", "alice.pub", "-i", "bob.key"][..],
+        &["verify", "-t", "alice.pub", "-i", "bob.key"],
+    ] {
+        let o = ms(d.path()).args(args).arg("t.mseal").output().unwrap();
+        assert!(o.status.success(), "{args:?}");
+        let out = String::from_utf8(o.stdout).unwrap();
+        assert!(
+            !out.contains('\u{1b}') && !out.contains('\u{7}'),
+            "{args:?}: raw escape printed"
+        );
+        assert!(out.contains("owner = \\u{1b}[2J"), "{out}");
+        assert!(out.contains("desc \\u{1b}[2J"), "{out}");
+    }
+    let o = ms(d.path())
+        .args([
+            "inspect",
+            "--json",
+            "-t",
+            "alice.pub",
+            "-i",
+            "bob.key",
+            "t.mseal",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["manifest"]["metadata"]["owner"], evil);
+}

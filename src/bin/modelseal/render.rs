@@ -94,43 +94,63 @@ fn header_text(h: &Header) {
     );
 }
 
+/// An archive-derived string for a terminal: control characters (ESC, BEL, newlines...) are
+/// escaped, so a signer's metadata cannot move the cursor, recolour or rewrite what was printed
+/// before. JSON output keeps the exact value.
+fn esc(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().any(char::is_control) {
+        s.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect::<String>()
+            .into()
+    } else {
+        s.into()
+    }
+}
+
 fn manifest_text(m: &Manifest) {
     if !m.description.is_empty() {
-        outln!("description: {}", m.description);
+        outln!("description: {}", esc(&m.description));
     }
-    outln!("sealed with: modelseal {}", m.modelseal_version);
+    outln!("sealed with: modelseal {}", esc(&m.modelseal_version));
     outln!("files:");
     for f in &m.files {
         outln!(
             "  {}  {} bytes  {}  sha256 {}",
             f.path,
             f.size,
-            f.kind.format,
+            esc(&f.kind.format),
             hex::encode(f.sha256)
         );
         if let Some(p) = f.kind.pickle_protocol {
             outln!("    pickle protocol {p}; imports (code that runs when unpickled):");
         }
         for g in &f.kind.pickle_globals {
-            outln!("      {g}");
+            outln!("      {}", esc(g));
         }
         if let Some(v) = &f.kind.sklearn_version {
-            outln!("    scikit-learn version in the pickle: {v}");
+            outln!("    scikit-learn version in the pickle: {}", esc(v));
         }
     }
     for (k, v) in &m.metadata {
-        outln!("meta:        {k} = {v}");
+        outln!("meta:        {} = {}", esc(k), esc(v));
     }
     for (k, v) in &m.metrics {
-        outln!("metric:      {k} = {v}");
+        outln!("metric:      {} = {v}", esc(k));
     }
     for (k, v) in &m.requires {
-        outln!("requires:    {k}=={v}");
+        outln!("requires:    {}=={}", esc(k), esc(v));
     }
     if let Some(r) = &m.train_data {
         outln!(
             "train data:  {} ({} bytes, sha256 {})",
-            r.name,
+            esc(&r.name),
             r.size,
             hex::encode(r.sha256)
         );
@@ -138,16 +158,16 @@ fn manifest_text(m: &Manifest) {
     if let Some(r) = &m.source {
         outln!(
             "source:      {} ({} bytes, sha256 {})",
-            r.name,
+            esc(&r.name),
             r.size,
             hex::encode(r.sha256)
         );
     }
     if !m.class_names.is_empty() {
-        outln!("classes:     {}", m.class_names.join(", "));
+        outln!("classes:     {}", esc(&m.class_names.join(", ")));
     }
     if !m.feature_names.is_empty() {
-        outln!("features:    {}", m.feature_names.join(", "));
+        outln!("features:    {}", esc(&m.feature_names.join(", ")));
     }
     if let Some(t) = &m.typed_model {
         let libs: Vec<String> = t
@@ -157,10 +177,10 @@ fn manifest_text(m: &Manifest) {
             .collect();
         outln!(
             "typed model: {} ({}; {}; {})",
-            t.path,
-            t.type_name,
-            t.encoding,
-            libs.join(", ")
+            esc(&t.path),
+            esc(&t.type_name),
+            esc(&t.encoding),
+            esc(&libs.join(", "))
         );
     }
 }
@@ -180,7 +200,7 @@ pub fn untrusted(files: &[(String, Vec<String>)], json: bool) {
         } else {
             outln!("{path}: {} outside the allowed globals", globals.len());
             for g in globals {
-                outln!("  {}", g.escape_debug());
+                outln!("  {}", esc(g));
             }
         }
     }
