@@ -424,6 +424,17 @@ pub enum ContentError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TrustError {
+    /// A trust directory, key or policy file that users other than its owner may write: another
+    /// local user could plant a key or a policy there (as ssh's StrictModes refuses).
+    #[error(
+        "{path} is writable by group or others (mode {mode:03o}); it is not used as a trust store"
+    )]
+    WritableByOthers {
+        /// The directory or file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// The trust directory's policy file is malformed.
     #[error("{path}: invalid trust policy: {detail}")]
     BadPolicy {
@@ -853,6 +864,9 @@ impl Error {
             }
             Error::Model(ModelError::RequirementMismatch { .. } | ModelError::RequirementMissing { .. }) => {
                 "use a runtime that matches the model's requirements, or a model built for yours"
+            }
+            Error::Trust(TrustError::WritableByOthers { .. }) => {
+                "run `chmod go-w` on it (and check who else could have changed it)"
             }
             Error::Trust(TrustError::UntrustedForModel { .. }) => "this key may sign only the models its policy scope names; ask the right signer",
             Error::Trust(TrustError::TooFewSignatures { .. }) => "ask more trusted signers to co-sign with `modelseal sign --add`",

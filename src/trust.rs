@@ -115,12 +115,15 @@ impl TrustStore {
     pub fn add_path(&mut self, path: &Path) -> Result<()> {
         let meta = std::fs::metadata(path)
             .context(|| format!("reading trust store {}", path.display()))?;
+        refuse_writable_by_others(path, &meta)?;
         if !meta.is_dir() {
             self.add(PublicKey::read(path)?);
             return Ok(());
         }
         let mut by_file: BTreeMap<String, KeyId> = BTreeMap::new();
         for p in list_pub_files(path)? {
+            let m = std::fs::metadata(&p).context(|| format!("reading {}", p.display()))?;
+            refuse_writable_by_others(&p, &m)?;
             let key = PublicKey::read(&p)?;
             if let Some(name) = p.file_name().and_then(|n| n.to_str()) {
                 by_file.insert(name.to_owned(), key.key_id());
@@ -131,7 +134,8 @@ impl TrustStore {
             return Err(KeyError::EmptyTrustStore { path: path.into() }.into());
         }
         let policy_path = path.join(POLICY_FILE);
-        if policy_path.exists() {
+        if let Ok(m) = std::fs::metadata(&policy_path) {
+            refuse_writable_by_others(&policy_path, &m)?;
             self.load_policy(&policy_path, &by_file)?;
         }
         Ok(())
@@ -350,6 +354,26 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
         .context(|| format!("writing {}", path.display()))?;
     tmp.persist(path)
         .map_err(|e| crate::Error::io(format!("writing {}", path.display()), e.error))?;
+    Ok(())
+}
+
+/// Refuses a trust directory or file that group or others may write (the mode bits, whoever
+/// runs: root is no exception), as ssh's StrictModes does for authorized_keys.
+fn refuse_writable_by_others(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o022 != 0 {
+            return Err(TrustError::WritableByOthers {
+                path: path.into(),
+                mode,
+            }
+            .into());
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, meta);
     Ok(())
 }
 

@@ -569,3 +569,74 @@ fn archive_text_with_terminal_escapes_is_printed_escaped_and_kept_exact_in_json(
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["manifest"]["metadata"]["owner"], evil);
 }
+
+#[test]
+fn a_trust_store_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    for k in ["alice", "bob"] {
+        ms(d.path()).args(["keygen", "-o", k]).assert().success();
+    }
+    std::fs::write(d.path().join("m.bin"), b"model").unwrap();
+    ms(d.path())
+        .args([
+            "seal",
+            "-k",
+            "alice.key",
+            "-r",
+            "bob.pub",
+            "--name",
+            "m",
+            "--model-version",
+            "1.0.0",
+            "-o",
+            "t.mseal",
+            "m.bin",
+        ])
+        .assert()
+        .success();
+    let trust = d.path().join("trust");
+    std::fs::create_dir(&trust).unwrap();
+    std::fs::copy(d.path().join("alice.pub"), trust.join("alice.pub")).unwrap();
+    std::fs::write(
+        trust.join("policy.toml"),
+        "[[key]]\nfile = \"alice.pub\"\nmodels = [\"m\"]\n",
+    )
+    .unwrap();
+    let set = |p: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    set(&trust, 0o755);
+    set(&trust.join("alice.pub"), 0o644);
+    set(&trust.join("policy.toml"), 0o644);
+    let verify = |t: &str| {
+        ms(d.path())
+            .args(["verify", "-t", t, "t.mseal"])
+            .output()
+            .unwrap()
+    };
+    assert!(verify("trust").status.success());
+    for (path, mode) in [
+        (trust.clone(), 0o777),
+        (trust.join("alice.pub"), 0o666),
+        (trust.join("policy.toml"), 0o620),
+    ] {
+        let before = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        set(&path, mode);
+        let o = verify("trust");
+        assert_eq!(o.status.code(), Some(1), "{}", path.display());
+        let err = String::from_utf8(o.stderr).unwrap();
+        assert!(err.contains("is writable by group or others"), "{err}");
+        assert!(
+            err.lines()
+                .nth(1)
+                .unwrap()
+                .starts_with("hint: run `chmod go-w`"),
+            "{err}"
+        );
+        set(&path, before);
+    }
+    // A single .pub given directly is held to the same rule.
+    set(&d.path().join("alice.pub"), 0o646);
+    assert_eq!(verify("alice.pub").status.code(), Some(1));
+}

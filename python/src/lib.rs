@@ -58,7 +58,11 @@ fn class_of(e: &Error, sealing: bool) -> (&'static str, Option<i32>) {
         }
         Error::Model(_) => ("UnsafeContentError", None),
         Error::Trust(TrustError::NoTrustStore) => ("ValueError", None),
-        Error::Trust(TrustError::BadPolicy { .. } | TrustError::UnknownKey { .. }) => {
+        Error::Trust(
+            TrustError::BadPolicy { .. }
+            | TrustError::UnknownKey { .. }
+            | TrustError::WritableByOthers { .. },
+        ) => {
             ("KeyFileError", None)
         }
         Error::Trust(
