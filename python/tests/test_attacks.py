@@ -645,3 +645,63 @@ def test_a_hyper_parameter_fit_would_refuse(keys, policy, tmp_path):
     fh.n_features = 0
     err = assert_refused_both_ways(keys, policy, tmp_path, _joblib_bytes(fh), modelseal.UnsafeContentError)
     assert "parameter fit would refuse" in str(err)
+
+
+# --- found by a third independent review: index maps and callables ------------------------------
+
+
+def test_onehot_encoder_whose_output_widths_do_not_follow_from_its_categories(keys, policy, tmp_path):
+    from sklearn.preprocessing import OneHotEncoder
+
+    enc = OneHotEncoder(sparse_output=False).fit([["a", "x"], ["b", "y"]])
+    enc._n_features_outs = [10**12, 1 - 10**12]
+    err = assert_refused_both_ways(keys, policy, tmp_path, _joblib_bytes(enc), modelseal.UnsafeContentError)
+    assert "_n_features_outs" in str(err)
+
+
+@pytest.mark.parametrize("which", ["CountVectorizer", "DictVectorizer"])
+def test_vocabulary_pointing_outside_the_matrix(keys, policy, tmp_path, which):
+    from sklearn import feature_extraction
+
+    if which == "CountVectorizer":
+        v = feature_extraction.text.CountVectorizer().fit(["apple pear fig"])
+        v.vocabulary_["apple"] = 2**31 - 1
+    else:
+        v = feature_extraction.DictVectorizer(sparse=False).fit([{"a": 1, "b": 2}])
+        v.vocabulary_["a"] = 2**31 - 1
+    err = assert_refused_both_ways(keys, policy, tmp_path, _joblib_bytes(v), modelseal.UnsafeContentError)
+    assert "vocabulary_" in str(err)
+
+
+def test_multilabel_binarizer_cache_that_disagrees_with_its_classes(policy):
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    mlb = MultiLabelBinarizer().fit([["a"], ["b"]])
+    mlb._cached_dict = {"a": 2**31 - 1, "b": 0}
+    _refused(policy, mlb, "_cached_dict")
+
+
+@pytest.mark.parametrize("which", ["KNeighborsClassifier", "RadiusNeighborsClassifier"])
+def test_brute_neighbours_whose_training_rows_are_gone(keys, policy, tmp_path, which):
+    from sklearn import neighbors
+
+    X, y = load_iris(return_X_y=True)
+    m = getattr(neighbors, which)(algorithm="brute").fit(X, y)
+    m._fit_X = np.zeros((0, 4))
+    err = assert_refused_both_ways(keys, policy, tmp_path, _joblib_bytes(m), modelseal.UnsafeContentError)
+    assert "n_samples_fit_" in str(err)
+
+
+def test_a_compiled_function_is_held_only_where_real_models_hold_it(keys, policy, tmp_path):
+    from sklearn.cluster._kmeans import _kmeans_single_lloyd
+    from sklearn.preprocessing import FunctionTransformer
+
+    ft = FunctionTransformer(func=_kmeans_single_lloyd, kw_args={"centers_init": np.zeros((2, 1))})
+    ft.fit(np.zeros((2, 1)))
+    err = assert_refused_both_ways(keys, policy, tmp_path, _joblib_bytes(ft), modelseal.UnsafeContentError)
+    assert "only sklearn.cluster._bisect_k_means.BisectingKMeans._kmeans_single" in str(err)
+    import functools
+
+    inside = FunctionTransformer(func=functools.partial(np.log1p)).fit(np.zeros((2, 1)))
+    inside.func = functools.partial(_kmeans_single_lloyd, np.zeros((2, 1)))
+    _refused(policy, inside, "functools.partial")

@@ -1486,6 +1486,105 @@ def _check_bspline(b: Any) -> None:
         raise _content("BSpline: _asarray is not scipy's array conversion")
 
 
+def _int_array(a: Any, lo: int, hi: int) -> bool:
+    np = _np()
+    return (
+        type(a) is np.ndarray
+        and a.ndim == 1
+        and a.dtype.kind in "iu"
+        and (a.size == 0 or (int(a.min()) >= lo and int(a.max()) < hi))
+    )
+
+
+def _check_onehot(est: Any) -> None:
+    """OneHotEncoder: transform builds a sparse matrix whose column offsets come from
+    `_n_features_outs` and whose codes come from categories_, the infrequent mappings and the
+    dropped indices; they must agree, or scipy's C++ writes outside the output."""
+    d = vars(est)
+    if "categories_" not in d:
+        return
+    cats = d["categories_"]
+    if not isinstance(cats, list) or len(cats) != d.get("n_features_in_"):
+        raise _content("OneHotEncoder: categories_ is not one array per feature")
+    n = [len(c) for c in cats]
+    infrequent = d.get("_infrequent_indices") if d.get("_infrequent_enabled") else None
+    after = list(n)
+    for key, per in (("_infrequent_indices", infrequent), ("_default_to_infrequent_mappings", d.get("_default_to_infrequent_mappings") if infrequent is not None else None)):
+        if per is None:
+            continue
+        if not isinstance(per, list) or len(per) != len(n):
+            raise _content(f"OneHotEncoder: {key} is not one entry per feature")
+    if infrequent is not None:
+        for i, idx in enumerate(infrequent):
+            if idx is None:
+                continue
+            if not _int_array(idx, 0, n[i]):
+                raise _content("OneHotEncoder: an infrequent index outside its categories")
+            after[i] = n[i] - idx.size + 1
+        for i, m in enumerate(d.get("_default_to_infrequent_mappings") or []):
+            if m is not None and not (_int_array(m, 0, after[i]) and m.size == n[i]):
+                raise _content("OneHotEncoder: an infrequent mapping outside the grouped categories")
+    drops = d.get("_drop_idx_after_grouping")
+    if drops is not None:
+        for i, k in enumerate(drops):
+            if k is not None and not 0 <= int(k) < after[i]:
+                raise _content("OneHotEncoder: a dropped index outside the categories")
+    if list(d.get("_n_features_outs", [])) != est._compute_n_features_outs():
+        raise _content("OneHotEncoder: _n_features_outs does not follow from the categories")
+
+
+def _check_vocabulary(est: Any) -> None:
+    """Count / tf-idf / dict vectorizers: vocabulary_ maps terms to columns 0..n-1, each once
+    (transform builds a sparse matrix from these indices; scipy's C++ trusts them)."""
+    d = vars(est)
+    vocab = d.get("vocabulary_")
+    if vocab is None:
+        return
+    if not isinstance(vocab, dict) or sorted(vocab.values()) != list(range(len(vocab))):
+        raise _content(f"{type(est).__name__}: vocabulary_ is not a numbering 0..n-1 of its terms")
+    names = d.get("feature_names_")
+    if names is not None and len(names) != len(vocab):
+        raise _content(f"{type(est).__name__}: feature_names_ and vocabulary_ differ in length")
+
+
+def _check_label_binarizer(est: Any) -> None:
+    """MultiLabelBinarizer's cache maps each class to its column."""
+    d = vars(est)
+    cache = d.get("_cached_dict")
+    if cache is not None and cache != dict(zip(d.get("classes_", []), range(len(d.get("classes_", []))))):
+        raise _content("MultiLabelBinarizer: _cached_dict does not follow from classes_")
+
+
+def _check_neighbors(est: Any) -> None:
+    """Nearest-neighbour estimators: the compiled brute-force search divides by the rows of
+    _fit_X and trusts them to match n_samples_fit_ and the features."""
+    np = _np()
+    d = vars(est)
+    if "_fit_X" not in d or "n_samples_fit_" not in d:
+        return
+    x, n = d["_fit_X"], d["n_samples_fit_"]
+    if d.get("_fit_method") not in ("brute", "kd_tree", "ball_tree"):
+        raise _content(f"{type(est).__name__}: unknown _fit_method {d.get('_fit_method')!r}")
+    rows = x.shape[0] if hasattr(x, "shape") and len(x.shape) == 2 else None
+    if type(n) is not int or n < 1 or rows != n:  # noqa: E721
+        raise _content(f"{type(est).__name__}: _fit_X has {rows} rows for n_samples_fit_ {n!r}")
+    if d.get("effective_metric_") != "precomputed" and x.shape[1] != d.get("n_features_in_"):
+        raise _content(f"{type(est).__name__}: _fit_X has {x.shape[1]} columns for {d.get('n_features_in_')!r} features")
+    tree = d.get("_tree")
+    if tree is not None and np.asarray(tree.data).shape != x.shape:
+        raise _content(f"{type(est).__name__}: the search tree holds other data than _fit_X")
+
+
+#: Functions that are safe only where real models keep them: compiled code that trusts its
+#: arguments' shapes. Each may appear only as the named attribute of the named class.
+_BOUND_FUNCTIONS = {
+    "sklearn.cluster._kmeans._kmeans_single_lloyd": (
+        "sklearn.cluster._bisect_k_means.BisectingKMeans",
+        "_kmeans_single",
+    ),
+}
+
+
 def _check_sparse(m: Any) -> None:
     """scipy.sparse compressed matrices: scipy's own full format check (index bounds, lengths,
     sortedness of indptr), whose absence lets C++ kernels read outside the arrays."""
@@ -1553,6 +1652,17 @@ def _graph_check(obj: Any) -> Optional[Callable[[Any], None]]:
     checks = []
     if "sklearn.base.BaseEstimator" in names:
         checks.append(_check_params)
+    if "sklearn.neighbors._base.NeighborsBase" in names:
+        checks.append(_check_neighbors)
+    if "sklearn.preprocessing._encoders.OneHotEncoder" in names:
+        checks.append(_check_onehot)
+    if names & {
+        "sklearn.feature_extraction.text.CountVectorizer",
+        "sklearn.feature_extraction._dict_vectorizer.DictVectorizer",
+    }:
+        checks.append(_check_vocabulary)
+    if "sklearn.preprocessing._label.MultiLabelBinarizer" in names:
+        checks.append(_check_label_binarizer)
     if "sklearn.cluster._kmeans._BaseKMeans" in names:
         checks.append(_check_kmeans)
     if "sklearn.svm._base.BaseLibSVM" in names:
@@ -1575,14 +1685,36 @@ def _graph_check(obj: Any) -> Optional[Callable[[Any], None]]:
 _MAX_GRAPH = 50_000_000
 
 
+def _bound(v: Any) -> Optional[Tuple[str, str]]:
+    if not callable(v) or isinstance(v, type):
+        return None
+    name = canonical(v)
+    return _BOUND_FUNCTIONS.get(name) if name is not None else None
+
+
 def validate(root: Any) -> None:
-    """Walks the loaded object graph (containers, object arrays, instance dicts and the state of
-    the native neighbour trees) and runs the live checks on every object: the authoritative check
-    of cross-object consistency, on the objects as they are once nothing can change them."""
+    """Walks the loaded object graph (containers, object arrays, instance dicts, partial objects
+    and the state of the native neighbour trees) and runs the live checks on every object: the
+    authoritative check of cross-object consistency, on the objects as they are once nothing can
+    change them. A function of :data:`_BOUND_FUNCTIONS` may be referenced only as its owner's
+    attribute."""
+    import functools
+
     np = _np()
     seen: Set[int] = set()
-    stack = [root]
+    owners: Dict[int, Optional[str]] = {}  # id(instance __dict__) -> the instance's class
     keep = []  # keep visited objects alive so that ids are not reused during the walk
+
+    def members(items: Iterable[Any], where: str) -> Iterable[Any]:
+        for v in items:
+            b = _bound(v)
+            if b is not None:
+                raise _content(f"{canonical(v)} held in {where}; only {b[0]}.{b[1]} may hold it")
+            yield v
+
+    if _bound(root) is not None:
+        raise _content(f"the model is {canonical(root)} itself")
+    stack = [root]
     while stack:
         obj = stack.pop()
         if id(obj) in seen or obj is None or isinstance(obj, (str, bytes, int, float, bool)):
@@ -1595,16 +1727,29 @@ def validate(root: Any) -> None:
         if check is not None:
             check(obj)
         if isinstance(obj, dict):
-            stack.extend(obj.keys())
+            owner = owners.get(id(obj))
+            for k, v in obj.items():
+                b = _bound(v)
+                if b is not None and (owner, k) != b:
+                    raise _content(
+                        f"{canonical(v)} held as {k!r} of {owner or 'a dict'}; only "
+                        f"{b[0]}.{b[1]} may hold it"
+                    )
+            stack.extend(members(obj.keys(), "a dict key"))
             stack.extend(obj.values())
         elif isinstance(obj, (list, tuple, set, frozenset)):
-            stack.extend(obj)
+            stack.extend(members(obj, f"a {type(obj).__name__}"))
         elif isinstance(obj, np.ndarray):
             if obj.dtype.hasobject and obj.dtype.fields is None:
-                stack.extend(obj.ravel().tolist())
+                stack.extend(members(obj.ravel().tolist(), "an object array"))
+        elif isinstance(obj, functools.partial):
+            stack.extend(members((obj.func, obj.args, obj.keywords), "a functools.partial"))
+        elif isinstance(obj, _NEVER_BUILT) or isinstance(obj, np.ufunc):
+            continue  # a listed class or function itself, not state the pickle set
         else:
             d = getattr(obj, "__dict__", None)
             if isinstance(d, dict):
+                owners[id(d)] = canonical(type(obj))
                 stack.append(d)
             if check in (_check_binary_tree, _check_live_metric):
                 stack.append(obj.__getstate__())
