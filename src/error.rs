@@ -663,6 +663,17 @@ pub enum UsageError {
         /// The output.
         path: PathBuf,
     },
+    /// The output path exists and is not what this command writes (a regular file for seal, a
+    /// directory for open): neither --force nor anything else replaces it.
+    #[error("{path} is {found}; modelseal replaces only {replaces}")]
+    OutputNotReplaceable {
+        /// The output.
+        path: PathBuf,
+        /// What it is (`a FIFO`, `a directory`...).
+        found: &'static str,
+        /// What the command would replace with --force.
+        replaces: &'static str,
+    },
     /// The output path is also an input.
     #[error("{path}: output is also an input")]
     OutputIsInput {
@@ -807,6 +818,7 @@ impl Error {
             Error::Usage(u) => matches!(
                 u,
                 UsageError::OutputExists { .. }
+                    | UsageError::OutputNotReplaceable { .. }
                     | UsageError::OutputIsInput { .. }
                     | UsageError::InputChanged { .. }
             ),
@@ -842,6 +854,7 @@ impl Error {
             Error::Content(_) => "the signer's archive holds unsafe or inconsistent contents; do not use it and tell the signer",
             Error::Usage(UsageError::OutputExists { .. }) => "choose another output path, or pass --force to replace it",
             Error::Usage(UsageError::OutputIsInput { .. }) => "write the archive somewhere other than its inputs",
+            Error::Usage(UsageError::OutputNotReplaceable { .. }) => "choose another output path: --force never replaces a device, FIFO, socket, link or anything this command does not write",
             Error::Usage(UsageError::NoRecipients) => "add -r RECIPIENT.pub or --shared-key FILE",
             Error::Usage(UsageError::InputChanged { .. }) => "stop whatever is writing the input and seal again",
             Error::Usage(_) => "see `modelseal help`",

@@ -571,11 +571,21 @@ pub fn open_file_checked(
     output: OpenOutput,
     checks: &ModelChecks,
 ) -> Result<Report> {
-    if out_dir.symlink_metadata().is_ok() && !output.force {
-        return Err(UsageError::OutputExists {
-            path: out_dir.into(),
+    if let Ok(existing) = out_dir.symlink_metadata() {
+        if !existing.is_dir() {
+            return Err(UsageError::OutputNotReplaceable {
+                path: out_dir.into(),
+                found: crate::fs_kind(&existing),
+                replaces: "a directory (the output it opened before)",
+            }
+            .into());
         }
-        .into());
+        if !output.force {
+            return Err(UsageError::OutputExists {
+                path: out_dir.into(),
+            }
+            .into());
+        }
     }
     let mut input = BufReader::with_capacity(1 << 20, crate::verify::open_archive(path)?);
     let unverified = read_header(&mut input, &opts.limits)?;
@@ -613,6 +623,17 @@ pub fn open_file_checked(
 }
 
 fn commit_dir(tmp: tempfile::TempDir, out_dir: &Path, force: bool) -> Result<()> {
+    if let Ok(existing) = out_dir.symlink_metadata() {
+        // Checked again here: the path may have changed since the open began.
+        if !existing.is_dir() {
+            return Err(UsageError::OutputNotReplaceable {
+                path: out_dir.into(),
+                found: crate::fs_kind(&existing),
+                replaces: "a directory (the output it opened before)",
+            }
+            .into());
+        }
+    }
     if force && out_dir.symlink_metadata().is_ok() {
         // Move the old output aside, put the new one in place, then delete the old one. Removing
         // never follows symlinks, so a planted link cannot redirect the deletion.

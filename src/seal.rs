@@ -739,6 +739,14 @@ pub fn seal_file(
     output: OutputOptions,
 ) -> Result<SealSummary> {
     if let Ok(existing) = out.symlink_metadata() {
+        if !existing.file_type().is_file() {
+            return Err(UsageError::OutputNotReplaceable {
+                path: out.into(),
+                found: crate::fs_kind(&existing),
+                replaces: "a regular file (the archive it wrote before)",
+            }
+            .into());
+        }
         if !output.force {
             return Err(UsageError::OutputExists { path: out.into() }.into());
         }

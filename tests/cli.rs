@@ -640,3 +640,102 @@ fn a_trust_store_others_can_write_is_refused() {
     set(&d.path().join("alice.pub"), 0o646);
     assert_eq!(verify("alice.pub").status.code(), Some(1));
 }
+
+#[test]
+fn force_replaces_only_what_the_command_writes() {
+    let d = tempfile::tempdir().unwrap();
+    for k in ["alice", "bob"] {
+        ms(d.path()).args(["keygen", "-o", k]).assert().success();
+    }
+    std::fs::write(d.path().join("m.bin"), b"model").unwrap();
+    let fifo = d.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    std::fs::create_dir(d.path().join("dir")).unwrap();
+    std::os::unix::fs::symlink("m.bin", d.path().join("link")).unwrap();
+    let seal = |out: &str, force: bool| {
+        let mut c = ms(d.path());
+        c.args([
+            "seal",
+            "-k",
+            "alice.key",
+            "-r",
+            "bob.pub",
+            "--name",
+            "m",
+            "--model-version",
+            "1.0.0",
+            "-o",
+            out,
+        ]);
+        if force {
+            c.arg("--force");
+        }
+        c.arg("m.bin").output().unwrap()
+    };
+    use std::os::unix::fs::FileTypeExt;
+    for (out, found) in [
+        ("fifo", "a FIFO"),
+        ("dir", "a directory"),
+        ("link", "a symbolic link"),
+    ] {
+        for force in [false, true] {
+            let o = seal(out, force);
+            assert_eq!(o.status.code(), Some(1), "{out} {force}");
+            let err = String::from_utf8(o.stderr).unwrap();
+            assert!(
+                err.contains(&format!(
+                    "is {found}; modelseal replaces only a regular file"
+                )),
+                "{err}"
+            );
+            assert!(!err.contains("--force to replace"), "{err}");
+        }
+    }
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert!(d.path().join("dir").is_dir());
+    assert_eq!(std::fs::read(d.path().join("m.bin")).unwrap(), b"model");
+    // A regular file is replaced with --force.
+    std::fs::write(d.path().join("old.mseal"), b"old").unwrap();
+    assert!(seal("old.mseal", true).status.success());
+    assert!(seal("t.mseal", false).status.success());
+    // open --force replaces a directory, never a regular file or a FIFO.
+    let open = |out: &str| {
+        ms(d.path())
+            .args([
+                "open",
+                "--no-state",
+                "--force",
+                "-t",
+                "alice.pub",
+                "-i",
+                "bob.key",
+                "-o",
+                out,
+                "t.mseal",
+            ])
+            .output()
+            .unwrap()
+    };
+    std::fs::write(d.path().join("plain"), b"keep").unwrap();
+    for (out, found) in [("plain", "a regular file"), ("fifo", "a FIFO")] {
+        let o = open(out);
+        assert_eq!(o.status.code(), Some(1), "{out}");
+        assert!(String::from_utf8(o.stderr)
+            .unwrap()
+            .contains(&format!("is {found}; modelseal replaces only a directory")));
+    }
+    assert_eq!(std::fs::read(d.path().join("plain")).unwrap(), b"keep");
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert!(open("dir").status.success());
+    assert!(d.path().join("dir/m.bin").exists());
+}

@@ -89,6 +89,10 @@ fn exception<'py>(py: Python<'py>, e: &Error, sealing: bool) -> PyResult<Bound<'
              paths or the metadata given for sealing"
         }
         // The library's hints name CLI flags; Python users get the argument's name.
+        Error::Usage(UsageError::OutputNotReplaceable { .. }) => {
+            "choose another path: force=True replaces only an archive file, never a device, FIFO, \
+             socket, link or directory"
+        }
         Error::Model(ModelError::DisallowedGlobal { .. }) => {
             "do not load it; review them with modelseal.untrusted_globals() and add exact names to \
              allow_globals= only if you trust their code"
