@@ -54,22 +54,34 @@ fn a_symlink_planted_in_the_output_never_redirects_a_write() {
     let trust = w.trust();
     let mut opts = ReadOptions::new(&trust);
     opts.now = CREATED + 1;
-    for out in ["out", "out2"] {
-        open::open_file(
-            &archive,
-            Decryption::Identity(&w.reader),
-            &w.path(out),
-            &opts,
-            OpenOutput { force: true },
-        )
-        .unwrap();
-        let m = w.path(out).join("m.bin");
-        assert!(!std::fs::symlink_metadata(&m)
-            .unwrap()
-            .file_type()
-            .is_symlink());
-        assert_eq!(std::fs::read(m).unwrap(), b"new model");
-    }
+    open::open_file(
+        &archive,
+        Decryption::Identity(&w.reader),
+        &w.path("out"),
+        &opts,
+        OpenOutput { force: true },
+    )
+    .unwrap();
+    let m = w.path("out").join("m.bin");
+    assert!(!std::fs::symlink_metadata(&m)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read(m).unwrap(), b"new model");
+    // --force replaces a directory, never a symlink to one (nor what it points at).
+    let e = open::open_file(
+        &archive,
+        Decryption::Identity(&w.reader),
+        &w.path("out2"),
+        &opts,
+        OpenOutput { force: true },
+    )
+    .unwrap_err();
+    assert_refused!(e, Error::Usage(UsageError::OutputNotReplaceable { .. }));
+    assert!(std::fs::symlink_metadata(w.path("out2"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
     assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
     assert_eq!(
         std::fs::read(w.path("elsewhere/m.bin")).unwrap(),
