@@ -739,3 +739,51 @@ fn force_replaces_only_what_the_command_writes() {
     assert!(open("dir").status.success());
     assert!(d.path().join("dir/m.bin").exists());
 }
+
+#[test]
+fn command_line_mistakes_print_exactly_an_error_and_a_hint_line() {
+    let d = tempfile::tempdir().unwrap();
+    for args in [
+        &["--bogus"][..],
+        &["seal"],
+        &["open", "-o", "x"],
+        &[
+            "seal",
+            "--compression",
+            "zzz",
+            "-k",
+            "a",
+            "-r",
+            "b",
+            "--name",
+            "m",
+            "--model-version",
+            "1.0.0",
+            "-o",
+            "x",
+            "y",
+        ],
+        &["nosuchcommand"],
+        &[],
+    ] {
+        let o = ms(d.path()).args(args).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8(o.stderr).unwrap();
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{args:?}: {err}");
+        assert!(
+            lines[0].starts_with("error: ") && lines[1].starts_with("hint: "),
+            "{err}"
+        );
+    }
+    let o = ms(d.path()).args(["seal"]).output().unwrap();
+    assert!(String::from_utf8(o.stderr)
+        .unwrap()
+        .contains("--name <NAME>"));
+    // Help and version still print in full, exit 0.
+    for args in [&["--help"][..], &["--version"], &["seal", "--help"]] {
+        let o = ms(d.path()).args(args).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}");
+        assert!(!o.stdout.is_empty());
+    }
+}

@@ -391,7 +391,10 @@ struct TrainArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -402,6 +405,66 @@ fn main() -> ExitCode {
             ExitCode::from(if e.is_refusal() { 1 } else { 2 })
         }
     }
+}
+
+/// A command-line error from clap as the two lines every failure prints (help and version
+/// requests print as clap renders them, exit 0).
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "error: no command given");
+        let _ = writeln!(
+            err,
+            "hint: run `modelseal help` for the commands, or `modelseal demo` to see them at work"
+        );
+        return ExitCode::from(2);
+    }
+    let text = e.render().to_string();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    // The first line, with the lines that continue it (the missing arguments) folded in.
+    let mut first = lines
+        .first()
+        .copied()
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ")
+        .to_owned();
+    let more: Vec<&str> = lines
+        .iter()
+        .skip(1)
+        .take_while(|l| {
+            !l.starts_with("Usage:") && !l.starts_with("tip:") && !l.starts_with("For more")
+        })
+        .copied()
+        .collect();
+    if !more.is_empty() {
+        first = format!("{} {}", first, more.join(", "));
+    }
+    let tip = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("tip: "))
+        .map(str::to_owned);
+    let hint = tip.unwrap_or_else(|| match e.kind() {
+        ErrorKind::MissingRequiredArgument | ErrorKind::MissingSubcommand => {
+            "run `modelseal help` or add --help to the command to see what it needs".into()
+        }
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation => {
+            "run the command with --help to see the values it accepts".into()
+        }
+        _ => "run `modelseal help` or add --help to the command for its usage".into(),
+    });
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "error: {first}");
+    let _ = writeln!(err, "hint: {hint}");
+    ExitCode::from(2)
 }
 
 fn run(cli: Cli) -> Result<(), Error> {
