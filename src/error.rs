@@ -858,7 +858,15 @@ impl Error {
             Error::Usage(UsageError::NoRecipients) => "add -r RECIPIENT.pub or --shared-key FILE",
             Error::Usage(UsageError::InputChanged { .. }) => "stop whatever is writing the input and seal again",
             Error::Usage(_) => "see `modelseal help`",
-            Error::Io { .. } => "check the path and its permissions",
+            Error::Io { source, .. } => match source.raw_os_error() {
+                Some(28) => "free some space on that file system (or write elsewhere) and run it again; nothing partial was kept",
+                Some(30) => "that file system is read-only: write the output somewhere else",
+                Some(2) => "check the path: it does not exist",
+                Some(13) | Some(1) => "check the file's and its directory's permissions",
+                Some(21) => "that path is a directory: give a file",
+                Some(20) => "a component of that path is not a directory",
+                _ => "check the path and its permissions",
+            },
             Error::Model(ModelError::LibraryVersionMismatch { .. } | ModelError::EncodingMismatch { .. }) => {
                 "load it with a build that matches, ask the author to re-seal it, or choose a relaxed VersionPolicy knowingly"
             }

@@ -147,7 +147,17 @@ impl TrustStore {
             path: path.into(),
             detail,
         };
-        let policy: PolicyFile = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        // toml's own rendering is several lines with a source excerpt; one line with the place.
+        let policy: PolicyFile = toml::from_str(&text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|r| {
+                    let line = text[..r.start.min(text.len())].matches('\n').count() + 1;
+                    format!(" (line {line})")
+                })
+                .unwrap_or_default();
+            bad(format!("{}{at}", e.message().trim().replace('\n', " ")))
+        })?;
         for rule in policy.key {
             let id = match (&rule.id, &rule.file) {
                 (Some(id), None) => *self

@@ -787,3 +787,121 @@ fn command_line_mistakes_print_exactly_an_error_and_a_hint_line() {
         assert!(!o.stdout.is_empty());
     }
 }
+
+#[test]
+fn a_malformed_policy_is_one_error_line_naming_the_line() {
+    let d = tempfile::tempdir().unwrap();
+    for k in ["alice", "bob"] {
+        ms(d.path()).args(["keygen", "-o", k]).assert().success();
+    }
+    std::fs::write(d.path().join("m.bin"), b"model").unwrap();
+    ms(d.path())
+        .args([
+            "seal",
+            "-k",
+            "alice.key",
+            "-r",
+            "bob.pub",
+            "--name",
+            "m",
+            "--model-version",
+            "1.0.0",
+            "-o",
+            "t.mseal",
+            "m.bin",
+        ])
+        .assert()
+        .success();
+    std::fs::create_dir(d.path().join("trust")).unwrap();
+    std::fs::copy(d.path().join("alice.pub"), d.path().join("trust/alice.pub")).unwrap();
+    std::fs::write(
+        d.path().join("trust/policy.toml"),
+        "[[key]]\nfile = \"alice.pub\"\nmodels = [unquoted]\n",
+    )
+    .unwrap();
+    let o = ms(d.path())
+        .args(["verify", "-t", "trust", "t.mseal"])
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0));
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert_eq!(err.lines().count(), 2, "{err}");
+    assert!(
+        err.contains("invalid trust policy") && err.contains("(line 3)"),
+        "{err}"
+    );
+}
+
+/// A 64 KiB tmpfs, unmounted on drop; None (with the reason printed) when this is not root or
+/// mounting is not allowed here.
+struct TinyFs(std::path::PathBuf);
+
+impl TinyFs {
+    fn mount(at: &Path) -> Option<TinyFs> {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(at)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            println!("skipped: mounting a tmpfs needs root (the disk-full case is not run)");
+            return None;
+        }
+        Some(TinyFs(at.to_path_buf()))
+    }
+}
+
+impl Drop for TinyFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_an_io_error_whose_hint_says_so_and_nothing_partial_is_left() {
+    let d = tempfile::tempdir().unwrap();
+    let Some(fs) = TinyFs::mount(&d.path().join("full")) else {
+        return;
+    };
+    for k in ["alice", "bob"] {
+        ms(d.path()).args(["keygen", "-o", k]).assert().success();
+    }
+    let big: Vec<u8> = (0..1_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    std::fs::write(d.path().join("m.bin"), big).unwrap();
+    let o = ms(d.path())
+        .args([
+            "seal",
+            "-k",
+            "alice.key",
+            "-r",
+            "bob.pub",
+            "--name",
+            "m",
+            "--model-version",
+            "1.0.0",
+            "-o",
+            "full/t.mseal",
+            "m.bin",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert_eq!(err.lines().count(), 2, "{err}");
+    assert!(
+        err.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("hint: free some space"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&fs.0).unwrap().count(),
+        0,
+        "nothing left on the full disk"
+    );
+}
