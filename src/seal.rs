@@ -106,10 +106,76 @@ impl Source {
         }
     }
 
+    /// What identifies the file's contents as GNU tar checks them before and after reading: device,
+    /// inode, size, modification and status-change times (the status-change time cannot be set
+    /// back by the writer). None for bytes in memory.
+    pub(crate) fn stamp(&self) -> Result<Option<Stamp>> {
+        match self {
+            Source::File(p) => {
+                let m = std::fs::metadata(p).context(|| format!("reading {}", p.display()))?;
+                Ok(Some(Stamp::of(&m)))
+            }
+            Source::Bytes(_) => Ok(None),
+        }
+    }
+
+    /// Refuses with `InputChanged` unless the file still has the stamp taken before it was read.
+    pub(crate) fn unchanged_since(&self, before: &Option<Stamp>) -> Result<()> {
+        if self.stamp()? != *before {
+            return Err(UsageError::InputChanged {
+                path: self.display(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
     pub(crate) fn display(&self) -> PathBuf {
         match self {
             Source::File(p) => p.clone(),
             Source::Bytes(_) => PathBuf::from("(in memory)"),
+        }
+    }
+}
+
+/// See [`Source::stamp`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    #[cfg(unix)]
+    fn of(m: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn of(m: &std::fs::Metadata) -> Stamp {
+        let t = m
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or((0, 0), |d| {
+                (d.as_secs() as i64, i64::from(d.subsec_nanos()))
+            });
+        Stamp {
+            dev: 0,
+            ino: 0,
+            len: m.len(),
+            mtime: t,
+            ctime: t,
         }
     }
 }
@@ -378,6 +444,7 @@ fn write_tar<W: Write>(
         &mut &manifest_bytes[..],
     )?;
     for (input, entry) in inputs.iter().zip(&manifest.files) {
+        let before = input.source.stamp()?;
         let mut src = Rehash {
             inner: input.source.open()?,
             hash: Sha256::default(),
@@ -405,6 +472,7 @@ fn write_tar<W: Write>(
             }
             .into());
         }
+        input.source.unchanged_since(&before)?;
     }
     tar.finish()
 }

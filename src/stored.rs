@@ -276,6 +276,9 @@ fn read_inputs(
     });
     let mut hashes = Vec::with_capacity(inputs.len());
     for (input, &size) in inputs.iter().zip(sizes) {
+        // A file rewritten in place at the same size while it is read would give an archive
+        // whose content never existed as a file: compared as GNU tar does.
+        let before = input.source.stamp()?;
         let mut src = Hashing {
             inner: input.source.open()?,
             hash: Sha256::default(),
@@ -300,6 +303,7 @@ fn read_inputs(
             }
             .into());
         }
+        input.source.unchanged_since(&before)?;
         hashes.push(src.hash.finish());
     }
     let mut w = tar.finish()?;

@@ -905,3 +905,83 @@ fn a_full_disk_is_an_io_error_whose_hint_says_so_and_nothing_partial_is_left() {
         "nothing left on the full disk"
     );
 }
+
+#[test]
+fn a_file_rewritten_in_place_at_the_same_size_while_it_is_sealed_is_refused() {
+    use std::io::{Seek, SeekFrom, Write};
+    let d = tempfile::tempdir().unwrap();
+    for k in ["alice", "bob"] {
+        ms(d.path()).args(["keygen", "-o", k]).assert().success();
+    }
+    // Incompressible, so the default choice seals it in stored mode (the single-pass path).
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let data: Vec<u8> = (0..192 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let input = d.path().join("weights.bin");
+    std::fs::write(&input, &data).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (input, stop) = (input.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&input)
+                .unwrap();
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                f.seek(SeekFrom::Start((i * 7919 * 4096) % (190 << 20)))
+                    .unwrap();
+                f.write_all(&[i as u8; 4096]).unwrap();
+                i += 1;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        })
+    };
+    let o = ms(d.path())
+        .args([
+            "seal",
+            "-k",
+            "alice.key",
+            "-r",
+            "bob.pub",
+            "--name",
+            "m",
+            "--model-version",
+            "1.0.0",
+            "-o",
+            "t.mseal",
+        ])
+        .arg(&input)
+        .output()
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(err.contains("weights.bin"), "{err}");
+    assert!(
+        err.lines()
+            .nth(1)
+            .unwrap()
+            .contains("stop whatever is writing the input"),
+        "{err}"
+    );
+    assert!(!d.path().join("t.mseal").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(d.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".modelseal"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left");
+}
