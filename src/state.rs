@@ -101,10 +101,23 @@ impl RollbackState {
                 ))
             }
         };
+        let meta = f
+            .metadata()
+            .context(|| format!("reading {}", self.path.display()))?;
+        if !meta.is_file() {
+            // A directory (or device) named as the state: the caller's mistake, not corruption.
+            return Err(crate::Error::io(
+                format!("reading {}", self.path.display()),
+                std::io::Error::other(format!("{} is not a regular file", crate::fs_kind(&meta))),
+            ));
+        }
         let mut text = String::new();
         f.take(MAX_STATE_BYTES + 1)
             .read_to_string(&mut text)
-            .map_err(|e| self.corrupted(e.to_string()))?;
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::InvalidData => self.corrupted("not UTF-8 text"),
+                _ => crate::Error::io(format!("reading {}", self.path.display()), e),
+            })?;
         if text.len() as u64 > MAX_STATE_BYTES {
             return Err(self.corrupted(format!("larger than {MAX_STATE_BYTES} bytes")));
         }
@@ -188,12 +201,18 @@ impl RollbackState {
         if !self.path.exists() {
             return Ok(());
         }
+        // A state that cannot be read is refused before the lock file is created, so that a
+        // refusal leaves nothing new on disk; the locked read below is the one that counts.
+        self.load()?;
         let _lock = self.lock(false)?;
         Self::judge(&self.load()?, h, signer)
     }
 
     /// Checks and records, atomically with respect to other processes (an exclusive lock).
     pub fn check_and_record(&self, h: &Header, signer: KeyId) -> Result<()> {
+        if self.path.exists() {
+            self.load()?; // as in check: refuse an unreadable state before creating the lock
+        }
         let _lock = self.lock(true)?;
         let mut entries = self.load()?;
         Self::judge(&entries, h, signer)?;

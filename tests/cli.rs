@@ -985,3 +985,52 @@ fn a_file_rewritten_in_place_at_the_same_size_while_it_is_sealed_is_refused() {
         .collect();
     assert!(leftovers.is_empty(), "temporary files left");
 }
+
+#[test]
+fn an_unreadable_state_is_refused_without_leaving_a_lock_and_a_directory_is_an_io_error() {
+    let d = tempfile::tempdir().unwrap();
+    for k in ["alice", "bob"] {
+        ms(d.path()).args(["keygen", "-o", k]).assert().success();
+    }
+    std::fs::write(d.path().join("m.bin"), b"model").unwrap();
+    ms(d.path())
+        .args([
+            "seal",
+            "-k",
+            "alice.key",
+            "-r",
+            "bob.pub",
+            "--name",
+            "m",
+            "--model-version",
+            "1.0.0",
+            "-o",
+            "t.mseal",
+            "m.bin",
+        ])
+        .assert()
+        .success();
+    std::fs::write(d.path().join("corrupt.json"), b"{not json").unwrap();
+    std::fs::write(d.path().join("empty.json"), b"").unwrap();
+    std::fs::create_dir(d.path().join("dir.json")).unwrap();
+    for (state, code) in [("corrupt.json", 1), ("empty.json", 1), ("dir.json", 2)] {
+        for cmd in [&["verify"][..], &["open", "-i", "bob.key", "-o", "out"]] {
+            let o = ms(d.path())
+                .args(cmd)
+                .args(["-t", "alice.pub", "--state", state, "t.mseal"])
+                .output()
+                .unwrap();
+            assert_eq!(
+                o.status.code(),
+                Some(code),
+                "{state} {cmd:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            assert!(
+                !d.path().join(format!("{state}.lock")).exists(),
+                "{state}: a lock was left"
+            );
+            assert!(!d.path().join("out").exists());
+        }
+    }
+}
