@@ -674,6 +674,15 @@ pub enum UsageError {
         /// What the command would replace with --force.
         replaces: &'static str,
     },
+    /// An input, name, path or metadata value given for sealing breaks a rule or a limit of the
+    /// format (the reading side's refusal of the same thing, said of the input).
+    #[error("cannot seal this input: {detail}")]
+    SealInput {
+        /// What is wrong, with the limit.
+        detail: String,
+        /// The hint that fits it.
+        hint: &'static str,
+    },
     /// The output path is also an input.
     #[error("{path}: output is also an input")]
     OutputIsInput {
@@ -854,6 +863,7 @@ impl Error {
             Error::Content(_) => "the signer's archive holds unsafe or inconsistent contents; do not use it and tell the signer",
             Error::Usage(UsageError::OutputExists { .. }) => "choose another output path, or pass --force to replace it",
             Error::Usage(UsageError::OutputIsInput { .. }) => "write the archive somewhere other than its inputs",
+            Error::Usage(UsageError::SealInput { hint, .. }) => hint,
             Error::Usage(UsageError::OutputNotReplaceable { .. }) => "choose another output path: --force never replaces a device, FIFO, socket, link or anything this command does not write",
             Error::Usage(UsageError::NoRecipients) => "add -r RECIPIENT.pub or --shared-key FILE",
             Error::Usage(UsageError::InputChanged { .. }) => "stop whatever is writing the input and seal again",

@@ -232,6 +232,38 @@ pub struct SealSummary {
 /// regular files under the directory's name, sorted. Symlinks and special files inside directories
 /// are refused, never followed.
 pub fn collect_inputs(paths: &[PathBuf], limits: &Limits) -> Result<Vec<Input>> {
+    collect_inputs_inner(paths, limits).map_err(as_seal_input)
+}
+
+/// The reading side's refusals (a bad name, path, size or count), raised while sealing, are the
+/// caller's input errors: `UsageError::SealInput`, exit 2, with a message capped in length (the
+/// offending value may be kilobytes long).
+pub fn as_seal_input(e: Error) -> Error {
+    match e {
+        Error::Format(_) | Error::Content(_) => {
+            let hint = match &e {
+                Error::Format(
+                    crate::error::FormatError::InvalidModelName { .. }
+                    | crate::error::FormatError::InvalidModelVersion { .. },
+                ) => e.hint(),
+                _ => "change the inputs or the values given for sealing: the limits are in SECURITY.md (files, path lengths, names, metadata sizes)",
+            };
+            let mut detail = e.to_string();
+            if detail.len() > 300 {
+                let mut cut = 300;
+                while !detail.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                detail.truncate(cut);
+                detail.push_str("...");
+            }
+            UsageError::SealInput { detail, hint }.into()
+        }
+        other => other,
+    }
+}
+
+fn collect_inputs_inner(paths: &[PathBuf], limits: &Limits) -> Result<Vec<Input>> {
     if paths.is_empty() {
         return Err(UsageError::NoInputs.into());
     }
@@ -480,6 +512,14 @@ fn write_tar<W: Write>(
 /// Seals `inputs` into `out`, which must be empty and seekable. Nothing is written to `out` but the
 /// archive; the caller decides what to do with it on error.
 pub fn seal_to_writer<W: Write + Seek + Read + Send>(
+    inputs: &[Input],
+    opts: &SealOptions<'_>,
+    out: W,
+) -> Result<SealSummary> {
+    seal_to_writer_inner(inputs, opts, out).map_err(as_seal_input)
+}
+
+fn seal_to_writer_inner<W: Write + Seek + Read + Send>(
     inputs: &[Input],
     opts: &SealOptions<'_>,
     mut out: W,

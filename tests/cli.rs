@@ -342,7 +342,9 @@ fn usage_and_io_errors_exit_2() {
             "model",
         ],
     );
-    assert_eq!(o.code, 1, "{}", o.stderr);
+    // The caller's own name: an input error (exit 2), with the naming rule as the hint.
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("hint: model names are"), "{}", o.stderr);
     assert!(!d.path().join("x.mseal").exists());
 }
 
@@ -1032,5 +1034,62 @@ fn an_unreadable_state_is_refused_without_leaving_a_lock_and_a_directory_is_an_i
             );
             assert!(!d.path().join("out").exists());
         }
+    }
+}
+
+#[test]
+fn seal_side_limit_errors_are_input_errors_exit_2_with_a_short_line() {
+    let d = tempfile::tempdir().unwrap();
+    for k in ["alice", "bob"] {
+        ms(d.path()).args(["keygen", "-o", k]).assert().success();
+    }
+    std::fs::write(d.path().join("m.bin"), b"model").unwrap();
+    std::fs::create_dir(d.path().join("many")).unwrap();
+    for i in 0..10_001 {
+        std::fs::write(d.path().join(format!("many/f{i}")), b"").unwrap();
+    }
+    std::fs::create_dir(d.path().join("ctl")).unwrap();
+    std::fs::write(d.path().join("ctl/a\u{1}b"), b"x").unwrap();
+    let long_meta = format!("k={}", "a".repeat(70_000));
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["many"], "more than 10000 files"),
+        (vec!["ctl"], "control character"),
+        (
+            vec!["--meta", &long_meta, "m.bin"],
+            "longer than 4096 bytes",
+        ),
+        (vec!["--name", "bad name", "m.bin"], "invalid model name"),
+    ];
+    for (extra, says) in cases {
+        let mut c = ms(d.path());
+        c.args([
+            "seal",
+            "-k",
+            "alice.key",
+            "-r",
+            "bob.pub",
+            "--model-version",
+            "1.0.0",
+            "-o",
+            "t.mseal",
+        ]);
+        if !extra.contains(&"--name") {
+            c.args(["--name", "m"]);
+        }
+        let o = c.args(&extra).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{says}");
+        let err = String::from_utf8(o.stderr).unwrap();
+        assert_eq!(err.lines().count(), 2, "{err}");
+        assert!(
+            err.lines().next().unwrap().len() < 400,
+            "a short error line: {err}"
+        );
+        assert!(err.contains(says), "{err}");
+        let hint = err.lines().nth(1).unwrap();
+        assert!(
+            !hint.contains("signer") && !hint.contains("fresh copy"),
+            "{hint}"
+        );
+        assert!(!d.path().join("t.mseal").exists());
     }
 }

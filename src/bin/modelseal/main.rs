@@ -472,8 +472,9 @@ fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Demo => demo::run(),
         Command::Keygen { output, shared } => keygen(&output, shared),
-        Command::Seal(args) => seal_cmd(args, quiet),
-        Command::Train(args) => train_cmd(args),
+        // What sealing refuses is the caller's input (exit 2), never a damaged archive.
+        Command::Seal(args) => seal_cmd(args, quiet).map_err(modelseal::seal::as_seal_input),
+        Command::Train(args) => train_cmd(args).map_err(modelseal::seal::as_seal_input),
         Command::Sign {
             add: _,
             key,
