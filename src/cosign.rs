@@ -40,10 +40,11 @@ pub fn add_signature(path: &Path, signer: &SecretKey, limits: &Limits) -> Result
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
-        .prefix(".modelseal-")
+        .prefix(&crate::cleanup::temp_prefix(path, "sign"))
         .suffix(".tmp")
         .tempfile_in(dir)
         .context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let _tracked = crate::cleanup::track(tmp.path());
     {
         let mut out = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
         out.write_all(unverified.signed_bytes())

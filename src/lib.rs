@@ -39,6 +39,7 @@
 #![deny(missing_docs)]
 
 pub mod archive;
+pub mod cleanup;
 pub mod cosign;
 pub mod crypto;
 pub mod error;

@@ -596,9 +596,11 @@ pub fn open_file_checked(
         _ => PathBuf::from("."),
     };
     let tmp = tempfile::Builder::new()
-        .prefix(".modelseal-open-")
+        .prefix(&crate::cleanup::temp_prefix(out_dir, "open"))
         .tempdir_in(&parent)
         .context(|| format!("creating a temporary directory in {}", parent.display()))?;
+    // Decrypted plaintext lives here until every check passed: removed if the run is interrupted.
+    let _tracked = crate::cleanup::track(tmp.path());
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -867,10 +867,11 @@ pub fn seal_file(
         _ => PathBuf::from("."),
     };
     let mut tmp = tempfile::Builder::new()
-        .prefix(".modelseal-")
+        .prefix(&crate::cleanup::temp_prefix(out, "seal"))
         .suffix(".tmp")
         .tempfile_in(&dir)
         .context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let _tracked = crate::cleanup::track(tmp.path());
     let summary = seal_to_writer(inputs, opts, tmp.as_file_mut())?;
     if output.fsync {
         tmp.as_file()

@@ -390,7 +390,33 @@ struct TrainArgs {
     s: SealingArgs,
 }
 
+/// On SIGINT, SIGTERM or SIGHUP: remove what this process created and has not renamed into place
+/// (a partial archive, a directory of decrypted plaintext), then exit 128 + the signal's number
+/// (130, 143, 129), as shells report a process a signal ended.
+fn handle_interrupts() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        return; // without handlers the default action (termination) still applies
+    };
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            modelseal::cleanup::remove_all();
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(
+                err,
+                "error: interrupted by signal {sig}; removed what this run had written"
+            );
+            let _ = writeln!(
+                err,
+                "hint: run the command again; the output path was left as it was"
+            );
+            std::process::exit(128 + sig);
+        }
+    });
+}
+
 fn main() -> ExitCode {
+    handle_interrupts();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
