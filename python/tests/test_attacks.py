@@ -705,3 +705,13 @@ def test_a_compiled_function_is_held_only_where_real_models_hold_it(keys, policy
     inside = FunctionTransformer(func=functools.partial(np.log1p)).fit(np.zeros((2, 1)))
     inside.func = functools.partial(_kmeans_single_lloyd, np.zeros((2, 1)))
     _refused(policy, inside, "functools.partial")
+
+
+@pytest.mark.parametrize(
+    "module,name", [("pickle", "loads"), ("_pickle", "loads"), ("joblib.numpy_pickle", "load"), ("numpy", "loads")]
+)
+def test_a_pickle_nested_in_a_bytes_value_is_never_unpickled(keys, policy, tmp_path, module, name):
+    # A second-stage pickle carried as a bytes value, handed to a function that unpickles it.
+    inner = pickle.dumps(Reduce(os.system, (f"touch {MARK}",)), 2)
+    payload = call(module, name, b"B" + len(inner).to_bytes(4, "little") + inner)
+    assert_refused_both_ways(keys, policy, tmp_path, payload, modelseal.DisallowedGlobalError, "global")
