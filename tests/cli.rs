@@ -427,11 +427,7 @@ fn walk(p: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn times_after_year_9999_are_refused_at_seal_and_at_parse_and_never_panic_a_printer() {
-    let d = tempfile::tempdir().unwrap();
-    for k in ["alice", "bob"] {
-        ms(d.path()).args(["keygen", "-o", k]).assert().success();
-    }
-    std::fs::write(d.path().join("m.bin"), b"model").unwrap();
+    let d = keys_dir();
     let seal = |env: Option<&str>, expires: Option<&str>| {
         let mut c = ms(d.path());
         c.args([
@@ -515,11 +511,7 @@ fn times_after_year_9999_are_refused_at_seal_and_at_parse_and_never_panic_a_prin
 
 #[test]
 fn archive_text_with_terminal_escapes_is_printed_escaped_and_kept_exact_in_json() {
-    let d = tempfile::tempdir().unwrap();
-    for k in ["alice", "bob"] {
-        ms(d.path()).args(["keygen", "-o", k]).assert().success();
-    }
-    std::fs::write(d.path().join("m.bin"), b"model").unwrap();
+    let d = keys_dir();
     let evil = "\u{1b}[2J\u{1b}]0;pwned\u{7}";
     ms(d.path())
         .args([
@@ -575,28 +567,7 @@ fn archive_text_with_terminal_escapes_is_printed_escaped_and_kept_exact_in_json(
 #[test]
 fn a_trust_store_others_can_write_is_refused() {
     use std::os::unix::fs::PermissionsExt;
-    let d = tempfile::tempdir().unwrap();
-    for k in ["alice", "bob"] {
-        ms(d.path()).args(["keygen", "-o", k]).assert().success();
-    }
-    std::fs::write(d.path().join("m.bin"), b"model").unwrap();
-    ms(d.path())
-        .args([
-            "seal",
-            "-k",
-            "alice.key",
-            "-r",
-            "bob.pub",
-            "--name",
-            "m",
-            "--model-version",
-            "1.0.0",
-            "-o",
-            "t.mseal",
-            "m.bin",
-        ])
-        .assert()
-        .success();
+    let d = sealed_dir();
     let trust = d.path().join("trust");
     std::fs::create_dir(&trust).unwrap();
     std::fs::copy(d.path().join("alice.pub"), trust.join("alice.pub")).unwrap();
@@ -645,11 +616,7 @@ fn a_trust_store_others_can_write_is_refused() {
 
 #[test]
 fn force_replaces_only_what_the_command_writes() {
-    let d = tempfile::tempdir().unwrap();
-    for k in ["alice", "bob"] {
-        ms(d.path()).args(["keygen", "-o", k]).assert().success();
-    }
-    std::fs::write(d.path().join("m.bin"), b"model").unwrap();
+    let d = keys_dir();
     let fifo = d.path().join("fifo");
     assert!(std::process::Command::new("mkfifo")
         .arg(&fifo)
@@ -792,28 +759,7 @@ fn command_line_mistakes_print_exactly_an_error_and_a_hint_line() {
 
 #[test]
 fn a_malformed_policy_is_one_error_line_naming_the_line() {
-    let d = tempfile::tempdir().unwrap();
-    for k in ["alice", "bob"] {
-        ms(d.path()).args(["keygen", "-o", k]).assert().success();
-    }
-    std::fs::write(d.path().join("m.bin"), b"model").unwrap();
-    ms(d.path())
-        .args([
-            "seal",
-            "-k",
-            "alice.key",
-            "-r",
-            "bob.pub",
-            "--name",
-            "m",
-            "--model-version",
-            "1.0.0",
-            "-o",
-            "t.mseal",
-            "m.bin",
-        ])
-        .assert()
-        .success();
+    let d = sealed_dir();
     std::fs::create_dir(d.path().join("trust")).unwrap();
     std::fs::copy(d.path().join("alice.pub"), d.path().join("trust/alice.pub")).unwrap();
     std::fs::write(
@@ -990,28 +936,7 @@ fn a_file_rewritten_in_place_at_the_same_size_while_it_is_sealed_is_refused() {
 
 #[test]
 fn an_unreadable_state_is_refused_without_leaving_a_lock_and_a_directory_is_an_io_error() {
-    let d = tempfile::tempdir().unwrap();
-    for k in ["alice", "bob"] {
-        ms(d.path()).args(["keygen", "-o", k]).assert().success();
-    }
-    std::fs::write(d.path().join("m.bin"), b"model").unwrap();
-    ms(d.path())
-        .args([
-            "seal",
-            "-k",
-            "alice.key",
-            "-r",
-            "bob.pub",
-            "--name",
-            "m",
-            "--model-version",
-            "1.0.0",
-            "-o",
-            "t.mseal",
-            "m.bin",
-        ])
-        .assert()
-        .success();
+    let d = sealed_dir();
     std::fs::write(d.path().join("corrupt.json"), b"{not json").unwrap();
     std::fs::write(d.path().join("empty.json"), b"").unwrap();
     std::fs::create_dir(d.path().join("dir.json")).unwrap();
@@ -1039,11 +964,7 @@ fn an_unreadable_state_is_refused_without_leaving_a_lock_and_a_directory_is_an_i
 
 #[test]
 fn seal_side_limit_errors_are_input_errors_exit_2_with_a_short_line() {
-    let d = tempfile::tempdir().unwrap();
-    for k in ["alice", "bob"] {
-        ms(d.path()).args(["keygen", "-o", k]).assert().success();
-    }
-    std::fs::write(d.path().join("m.bin"), b"model").unwrap();
+    let d = keys_dir();
     std::fs::create_dir(d.path().join("many")).unwrap();
     for i in 0..10_001 {
         std::fs::write(d.path().join(format!("many/f{i}")), b"").unwrap();
@@ -1092,4 +1013,37 @@ fn seal_side_limit_errors_are_input_errors_exit_2_with_a_short_line() {
         );
         assert!(!d.path().join("t.mseal").exists());
     }
+}
+
+/// A directory with key pairs alice and bob and a small input m.bin.
+fn keys_dir() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for k in ["alice", "bob"] {
+        ms(d.path()).args(["keygen", "-o", k]).assert().success();
+    }
+    std::fs::write(d.path().join("m.bin"), b"model").unwrap();
+    d
+}
+
+/// [`keys_dir`] with m.bin sealed by alice for bob as t.mseal.
+fn sealed_dir() -> tempfile::TempDir {
+    let d = keys_dir();
+    ms(d.path())
+        .args([
+            "seal",
+            "-k",
+            "alice.key",
+            "-r",
+            "bob.pub",
+            "--name",
+            "m",
+            "--model-version",
+            "1.0.0",
+            "-o",
+            "t.mseal",
+            "m.bin",
+        ])
+        .assert()
+        .success();
+    d
 }
