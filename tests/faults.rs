@@ -74,42 +74,34 @@ const SIGHUP: i32 = 1;
 const SIGINT: i32 = 2;
 const SIGTERM: i32 = 15;
 
-#[test]
-fn an_interrupted_seal_leaves_no_archive_and_no_temporary() {
-    let d = setup(600 * MB);
+/// Interrupts `args` with each signal at two moments; each time, the exit code is 128 + the signal,
+/// `output` is absent and no temporary is left. At least one moment per signal must have come
+/// before the command finished.
+fn at_each_signal_and_moment(dir: &Path, args: &[&str], output: &str) {
     let mut tested = 0;
     for (signal, code) in [(SIGINT, 130), (SIGTERM, 143), (SIGHUP, 129)] {
         for ms in [30, 250] {
-            let args = [
-                "seal",
-                "-k",
-                "alice.key",
-                "-r",
-                "bob.pub",
-                "--name",
-                "m",
-                "--model-version",
-                "1.0.0",
-                "-o",
-                "t.mseal",
-                "big.bin",
-            ];
-            match interrupt(d.path(), &args, signal, Duration::from_millis(ms)) {
+            let out = dir.join(output);
+            match interrupt(dir, args, signal, Duration::from_millis(ms)) {
                 Some(c) => {
                     assert_eq!(c, code, "signal {signal} at {ms} ms");
                     tested += 1;
                 }
                 None => {
-                    println!("seal finished before {ms} ms: that moment is not tested");
-                    std::fs::remove_file(d.path().join("t.mseal")).unwrap();
+                    println!(
+                        "{} finished before {ms} ms: that moment is not tested",
+                        args[0]
+                    );
+                    if out.is_dir() {
+                        std::fs::remove_dir_all(&out).unwrap();
+                    } else {
+                        std::fs::remove_file(&out).unwrap();
+                    }
                 }
             }
-            assert!(
-                !d.path().join("t.mseal").exists(),
-                "signal {signal} at {ms} ms"
-            );
+            assert!(!out.exists(), "signal {signal} at {ms} ms");
             assert_eq!(
-                temporaries(d.path()),
+                temporaries(dir),
                 Vec::<String>::new(),
                 "signal {signal} at {ms} ms"
             );
@@ -121,62 +113,46 @@ fn an_interrupted_seal_leaves_no_archive_and_no_temporary() {
     );
 }
 
+const SEAL: [&str; 12] = [
+    "seal",
+    "-k",
+    "alice.key",
+    "-r",
+    "bob.pub",
+    "--name",
+    "m",
+    "--model-version",
+    "1.0.0",
+    "-o",
+    "t.mseal",
+    "big.bin",
+];
+
+#[test]
+fn an_interrupted_seal_leaves_no_archive_and_no_temporary() {
+    let d = setup(600 * MB);
+    at_each_signal_and_moment(d.path(), &SEAL, "t.mseal");
+}
+
 #[test]
 fn an_interrupted_open_leaves_no_plaintext_and_no_output() {
     let d = setup(600 * MB);
-    let sealed = bin()
+    assert!(bin()
         .current_dir(d.path())
-        .args([
-            "seal",
-            "-k",
-            "alice.key",
-            "-r",
-            "bob.pub",
-            "--name",
-            "m",
-            "--model-version",
-            "1.0.0",
-            "-o",
-            "t.mseal",
-            "big.bin",
-        ])
+        .args(SEAL)
         .status()
-        .unwrap();
-    assert!(sealed.success());
-    let mut tested = 0;
-    for (signal, code) in [(SIGINT, 130), (SIGTERM, 143), (SIGHUP, 129)] {
-        for ms in [30, 250] {
-            let args = [
-                "open",
-                "--no-state",
-                "-t",
-                "alice.pub",
-                "-i",
-                "bob.key",
-                "-o",
-                "out",
-                "t.mseal",
-            ];
-            match interrupt(d.path(), &args, signal, Duration::from_millis(ms)) {
-                Some(c) => {
-                    assert_eq!(c, code, "signal {signal} at {ms} ms");
-                    tested += 1;
-                }
-                None => {
-                    println!("open finished before {ms} ms: that moment is not tested");
-                    std::fs::remove_dir_all(d.path().join("out")).unwrap();
-                }
-            }
-            assert!(!d.path().join("out").exists(), "signal {signal} at {ms} ms");
-            assert_eq!(
-                temporaries(d.path()),
-                Vec::<String>::new(),
-                "signal {signal} at {ms} ms"
-            );
-        }
-    }
-    assert!(
-        tested >= 3,
-        "at least one moment per signal was interrupted"
-    );
+        .unwrap()
+        .success());
+    let open = [
+        "open",
+        "--no-state",
+        "-t",
+        "alice.pub",
+        "-i",
+        "bob.key",
+        "-o",
+        "out",
+        "t.mseal",
+    ];
+    at_each_signal_and_moment(d.path(), &open, "out");
 }
