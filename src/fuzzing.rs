@@ -87,8 +87,11 @@ pub fn pickle(data: &[u8]) {
     let _ = models::describe(data);
     // The allow-globals check of one released file: walk, sniffers (.npy, safetensors, GGUF,
     // text, compressed wrappers) and the exact-name policy.
-    let policy = models::GlobalPolicy::resolve(&["@sklearn".into()], &Default::default())
-        .expect("the shipped profile resolves");
+    static POLICY: std::sync::OnceLock<models::GlobalPolicy> = std::sync::OnceLock::new();
+    let policy = POLICY.get_or_init(|| {
+        models::GlobalPolicy::resolve(&["@sklearn".into()], &Default::default())
+            .expect("the shipped profile resolves")
+    });
     let manifest = Manifest::new(
         crate::manifest::ModelName::parse("m").expect("valid name"),
         semver::Version::new(1, 0, 0),
@@ -98,7 +101,7 @@ pub fn pickle(data: &[u8]) {
         SafeRelPath::parse("f", 64).expect("valid path"),
         data.to_vec(),
     )];
-    let _ = models::untrusted_in_memory(&manifest, &files, &policy);
+    let _ = models::untrusted_in_memory(&manifest, &files, policy);
 }
 
 /// Typed model decoding under the signed-size limit.
