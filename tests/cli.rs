@@ -430,19 +430,7 @@ fn times_after_year_9999_are_refused_at_seal_and_at_parse_and_never_panic_a_prin
     let d = keys_dir();
     let seal = |env: Option<&str>, expires: Option<&str>| {
         let mut c = ms(d.path());
-        c.args([
-            "seal",
-            "-k",
-            "alice.key",
-            "-r",
-            "bob.pub",
-            "--name",
-            "m",
-            "--model-version",
-            "1.0.0",
-            "-o",
-            "t.mseal",
-        ]);
+        c.args(SEAL_M_FOR_BOB).args(["-o", "t.mseal"]);
         if let Some(e) = env {
             c.env("SOURCE_DATE_EPOCH", e);
         }
@@ -514,19 +502,8 @@ fn archive_text_with_terminal_escapes_is_printed_escaped_and_kept_exact_in_json(
     let d = keys_dir();
     let evil = "\u{1b}[2J\u{1b}]0;pwned\u{7}";
     ms(d.path())
-        .args([
-            "seal",
-            "-k",
-            "alice.key",
-            "-r",
-            "bob.pub",
-            "--name",
-            "m",
-            "--model-version",
-            "1.0.0",
-            "-o",
-            "t.mseal",
-        ])
+        .args(SEAL_M_FOR_BOB)
+        .args(["-o", "t.mseal"])
         .arg("--meta")
         .arg(format!("owner={evil}"))
         .arg("--description")
@@ -627,19 +604,7 @@ fn force_replaces_only_what_the_command_writes() {
     std::os::unix::fs::symlink("m.bin", d.path().join("link")).unwrap();
     let seal = |out: &str, force: bool| {
         let mut c = ms(d.path());
-        c.args([
-            "seal",
-            "-k",
-            "alice.key",
-            "-r",
-            "bob.pub",
-            "--name",
-            "m",
-            "--model-version",
-            "1.0.0",
-            "-o",
-            out,
-        ]);
+        c.args(SEAL_M_FOR_BOB).args(["-o", out]);
         if force {
             c.arg("--force");
         }
@@ -821,20 +786,8 @@ fn a_full_disk_is_an_io_error_whose_hint_says_so_and_nothing_partial_is_left() {
         .collect();
     std::fs::write(d.path().join("m.bin"), big).unwrap();
     let o = ms(d.path())
-        .args([
-            "seal",
-            "-k",
-            "alice.key",
-            "-r",
-            "bob.pub",
-            "--name",
-            "m",
-            "--model-version",
-            "1.0.0",
-            "-o",
-            "full/t.mseal",
-            "m.bin",
-        ])
+        .args(SEAL_M_FOR_BOB)
+        .args(["-o", "full/t.mseal", "m.bin"])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
@@ -892,19 +845,8 @@ fn a_file_rewritten_in_place_at_the_same_size_while_it_is_sealed_is_refused() {
         })
     };
     let o = ms(d.path())
-        .args([
-            "seal",
-            "-k",
-            "alice.key",
-            "-r",
-            "bob.pub",
-            "--name",
-            "m",
-            "--model-version",
-            "1.0.0",
-            "-o",
-            "t.mseal",
-        ])
+        .args(SEAL_M_FOR_BOB)
+        .args(["-o", "t.mseal"])
         .arg(&input)
         .output()
         .unwrap();
@@ -1015,6 +957,19 @@ fn seal_side_limit_errors_are_input_errors_exit_2_with_a_short_line() {
     }
 }
 
+/// `seal` of a model named m, version 1.0.0, signed by alice for bob (the output and inputs follow).
+const SEAL_M_FOR_BOB: [&str; 9] = [
+    "seal",
+    "-k",
+    "alice.key",
+    "-r",
+    "bob.pub",
+    "--name",
+    "m",
+    "--model-version",
+    "1.0.0",
+];
+
 /// A directory with key pairs alice and bob and a small input m.bin.
 fn keys_dir() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
@@ -1029,20 +984,8 @@ fn keys_dir() -> tempfile::TempDir {
 fn sealed_dir() -> tempfile::TempDir {
     let d = keys_dir();
     ms(d.path())
-        .args([
-            "seal",
-            "-k",
-            "alice.key",
-            "-r",
-            "bob.pub",
-            "--name",
-            "m",
-            "--model-version",
-            "1.0.0",
-            "-o",
-            "t.mseal",
-            "m.bin",
-        ])
+        .args(SEAL_M_FOR_BOB)
+        .args(["-o", "t.mseal", "m.bin"])
         .assert()
         .success();
     d
