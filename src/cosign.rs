@@ -35,16 +35,7 @@ pub fn add_signature(path: &Path, signer: &SecretKey, limits: &Limits) -> Result
         .into());
     }
     let signature = sign::sign_header(signer.signing_key(), unverified.signed_bytes());
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&crate::cleanup::temp_prefix(path, "sign"))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .context(|| format!("creating a temporary file in {}", dir.display()))?;
-    let _tracked = crate::cleanup::track(tmp.path());
+    let (mut tmp, _tracked) = crate::cleanup::temp_file_beside(path, "sign", ".tmp")?;
     {
         let mut out = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
         out.write_all(unverified.signed_bytes())

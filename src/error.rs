@@ -717,6 +717,19 @@ pub enum UsageError {
         /// The archive path.
         path: String,
     },
+    /// `-` names standard input or output, and that is a terminal: an archive is binary, and no
+    /// person types one.
+    #[error("standard {stream} is a terminal, and an archive is binary")]
+    StreamIsTerminal {
+        /// `input` or `output`.
+        stream: &'static str,
+    },
+    /// `-o -` given to a command whose output standard output cannot hold.
+    #[error("this command writes {writes}, which standard output cannot hold")]
+    NoStreamOutput {
+        /// What the command writes.
+        writes: &'static str,
+    },
     /// An input changed while it was being sealed.
     #[error("{path}: changed while being sealed")]
     InputChanged {
@@ -867,6 +880,9 @@ impl Error {
             Error::Usage(UsageError::OutputNotReplaceable { .. }) => "choose another output path: --force never replaces a device, FIFO, socket, link or anything this command does not write",
             Error::Usage(UsageError::NoRecipients) => "add -r RECIPIENT.pub or --shared-key FILE",
             Error::Usage(UsageError::InputChanged { .. }) => "stop whatever is writing the input and seal again",
+            Error::Usage(UsageError::NoStreamOutput { .. }) => "give -o DIR (./- for a directory named -)",
+            Error::Usage(UsageError::StreamIsTerminal { stream: "output" }) => "redirect the archive to a file or pipe it on (`... -o - > model.mseal`), or give -o FILE",
+            Error::Usage(UsageError::StreamIsTerminal { .. }) => "pipe an archive in (`curl ... | modelseal verify -t KEY -`), or name the archive's file",
             Error::Usage(_) => "see `modelseal help`",
             Error::Io { source, .. } => match source.raw_os_error() {
                 Some(28) => "free some space on that file system (or write elsewhere) and run it again; nothing partial was kept",
@@ -875,6 +891,7 @@ impl Error {
                 Some(13) | Some(1) => "check the file's and its directory's permissions",
                 Some(21) => "that path is a directory: give a file",
                 Some(20) => "a component of that path is not a directory",
+                Some(32) => "the program reading the output stopped early: what it received is incomplete; run it again",
                 _ => "check the path and its permissions",
             },
             Error::Model(ModelError::LibraryVersionMismatch { .. } | ModelError::EncodingMismatch { .. }) => {

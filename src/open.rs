@@ -571,42 +571,29 @@ pub fn open_file_checked(
     output: OpenOutput,
     checks: &ModelChecks,
 ) -> Result<Report> {
-    if let Ok(existing) = out_dir.symlink_metadata() {
-        if !existing.is_dir() {
-            return Err(UsageError::OutputNotReplaceable {
-                path: out_dir.into(),
-                found: crate::fs_kind(&existing),
-                replaces: "a directory (the output it opened before)",
-            }
-            .into());
-        }
-        if !output.force {
-            return Err(UsageError::OutputExists {
-                path: out_dir.into(),
-            }
-            .into());
-        }
-    }
-    let mut input = BufReader::with_capacity(1 << 20, crate::verify::open_archive(path)?);
+    refuse_output(out_dir, output)?;
+    let input = BufReader::with_capacity(1 << 20, crate::verify::open_archive(path)?);
+    open_reader_checked(input, key, out_dir, opts, output, checks)
+}
+
+/// [`open_file_checked`] reading the archive from a stream (a pipe, standard input): one pass,
+/// memory bounded as for a file; the files are released only after the stream's last byte
+/// passed every check.
+pub fn open_reader_checked<R: Read + Send>(
+    mut input: R,
+    key: Decryption<'_>,
+    out_dir: &Path,
+    opts: &ReadOptions<'_>,
+    output: OpenOutput,
+    checks: &ModelChecks,
+) -> Result<Report> {
+    refuse_output(out_dir, output)?;
     let unverified = read_header(&mut input, &opts.limits)?;
     let header = unverified.verify(opts.trust, opts.now)?;
     opts.policy(&header, false)?;
-    let parent = match out_dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(&crate::cleanup::temp_prefix(out_dir, "open"))
-        .tempdir_in(&parent)
-        .context(|| format!("creating a temporary directory in {}", parent.display()))?;
-    // Decrypted plaintext lives here until every check passed: removed if the run is interrupted.
-    let _tracked = crate::cleanup::track(tmp.path());
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o700))
-            .context(|| "securing the temporary directory".into())?;
-    }
+    // Decrypted plaintext lives here (mode 0700) until every check passed: removed if the run is
+    // interrupted, and locked so that `modelseal clean` leaves it alone while this process runs.
+    let (tmp, _guard) = crate::cleanup::temp_dir_beside(out_dir, "open")?;
     let mut sink = DirSink {
         root: tmp.path().to_path_buf(),
     };
@@ -624,6 +611,27 @@ pub fn open_file_checked(
     Ok(Report { header, manifest })
 }
 
+/// Refuses an output this open must not replace (before anything is read).
+fn refuse_output(out_dir: &Path, output: OpenOutput) -> Result<()> {
+    if let Ok(existing) = out_dir.symlink_metadata() {
+        if !existing.is_dir() {
+            return Err(UsageError::OutputNotReplaceable {
+                path: out_dir.into(),
+                found: crate::fs_kind(&existing),
+                replaces: "a directory (the output it opened before)",
+            }
+            .into());
+        }
+        if !output.force {
+            return Err(UsageError::OutputExists {
+                path: out_dir.into(),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
 fn commit_dir(tmp: tempfile::TempDir, out_dir: &Path, force: bool) -> Result<()> {
     if let Ok(existing) = out_dir.symlink_metadata() {
         // Checked again here: the path may have changed since the open began.
@@ -639,15 +647,7 @@ fn commit_dir(tmp: tempfile::TempDir, out_dir: &Path, force: bool) -> Result<()>
     if force && out_dir.symlink_metadata().is_ok() {
         // Move the old output aside, put the new one in place, then delete the old one. Removing
         // never follows symlinks, so a planted link cannot redirect the deletion.
-        let parent = tmp
-            .path()
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
-        let backup = tempfile::Builder::new()
-            .prefix(".modelseal-old-")
-            .tempdir_in(&parent)
-            .context(|| "creating a backup name".into())?;
+        let (backup, _guard) = crate::cleanup::backup_dir_beside(out_dir)?;
         let backup_path = backup.path().join("old");
         std::fs::rename(out_dir, &backup_path)
             .context(|| format!("moving aside {}", out_dir.display()))?;

@@ -862,16 +862,8 @@ pub fn seal_file(
             return Err(UsageError::OutputIsInput { path: out.into() }.into());
         }
     }
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&crate::cleanup::temp_prefix(out, "seal"))
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .context(|| format!("creating a temporary file in {}", dir.display()))?;
-    let _tracked = crate::cleanup::track(tmp.path());
+    let dir = crate::cleanup::parent_dir(out);
+    let (mut tmp, _tracked) = crate::cleanup::temp_file_beside(out, "seal", ".tmp")?;
     let summary = seal_to_writer(inputs, opts, tmp.as_file_mut())?;
     if output.fsync {
         tmp.as_file()
@@ -902,6 +894,29 @@ pub fn seal_file(
             let _ = d.sync_all();
         }
     }
+    Ok(summary)
+}
+
+/// Seals into a stream that cannot seek (a pipe, standard output). The header, which signs the
+/// payload's size and digest, leads the archive, so the archive is built first in an anonymous
+/// temporary file in the system's temporary directory (`TMPDIR`; it needs the archive's size
+/// there, and memory stays bounded), then copied to `out`. The file has no name: nothing of it
+/// outlives the process, however it ends. Nothing is written to `out` unless the archive is
+/// complete and signed, so a failed seal never hands the reader a partial archive.
+pub fn seal_to_stream<W: Write>(
+    inputs: &[Input],
+    opts: &SealOptions<'_>,
+    mut out: W,
+) -> Result<SealSummary> {
+    let dir = std::env::temp_dir();
+    let mut tmp = tempfile::tempfile_in(&dir)
+        .context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let summary = seal_to_writer(inputs, opts, &mut tmp)?;
+    tmp.seek(SeekFrom::Start(0))
+        .context(|| "reading the archive back".into())?;
+    io::copy(&mut io::BufReader::with_capacity(1 << 20, tmp), &mut out)
+        .and_then(|_| out.flush())
+        .context(|| "writing the archive to the output stream".into())?;
     Ok(summary)
 }
 

@@ -351,14 +351,7 @@ pub fn dir_remove(dir: &Path, id: &str) -> Result<PathBuf> {
 /// Writes a file by renaming a complete temporary file over it.
 pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".modelseal-")
-        .tempfile_in(dir)
-        .context(|| format!("writing {}", path.display()))?;
+    let (mut tmp, _tracked) = crate::cleanup::temp_file_beside(path, "write", ".tmp")?;
     tmp.write_all(data)
         .and_then(|_| tmp.as_file().sync_all())
         .context(|| format!("writing {}", path.display()))?;

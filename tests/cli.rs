@@ -990,3 +990,209 @@ fn sealed_dir() -> tempfile::TempDir {
         .success();
     d
 }
+
+fn run_with_stdin(dir: &Path, args: &[&str], input: &[u8]) -> Out {
+    let o = ms(dir).args(args).write_stdin(input).output().unwrap();
+    Out {
+        code: o.status.code().unwrap(),
+        stdout: String::from_utf8(o.stdout).unwrap(),
+        stderr: String::from_utf8(o.stderr).unwrap(),
+    }
+}
+
+/// The names in `dir`, sorted (hidden ones too).
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn dash_is_standard_output_for_seal_and_standard_input_for_verify_open_and_inspect() {
+    let d = keys_dir();
+    let before = names(d.path());
+    let sealed = ms(d.path())
+        .args(SEAL_M_FOR_BOB)
+        .args(["-o", "-", "m.bin"])
+        .output()
+        .unwrap();
+    assert_eq!(sealed.status.code(), Some(0));
+    let err = String::from_utf8(sealed.stderr).unwrap();
+    assert!(
+        err.starts_with("sealed m 1.0.0 (1 file(s), 5 bytes) to standard output\n"),
+        "the summary goes to stderr when stdout carries the archive: {err}"
+    );
+    let archive = sealed.stdout;
+    assert!(archive.starts_with(b"MSEAL"), "an archive on stdout");
+    assert_eq!(names(d.path()), before, "no file named - and no temporary");
+
+    let verified = ms(d.path())
+        .args(["verify", "--no-state", "-t", "alice.pub", "-"])
+        .write_stdin(archive.clone())
+        .output()
+        .unwrap();
+    assert_eq!(verified.status.code(), Some(0));
+    assert!(String::from_utf8(verified.stdout)
+        .unwrap()
+        .starts_with("VERIFIED: signature by trusted key"));
+
+    let o = run_with_stdin(
+        d.path(),
+        &[
+            "open",
+            "--no-state",
+            "-t",
+            "alice.pub",
+            "-i",
+            "bob.key",
+            "-o",
+            "out",
+            "-",
+        ],
+        &archive,
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.contains("1 file(s) checked and written to out"));
+    assert_eq!(std::fs::read(d.path().join("out/m.bin")).unwrap(), b"model");
+
+    let o = run_with_stdin(d.path(), &["inspect", "-"], &archive);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.contains("model:       m 1.0.0"), "{}", o.stdout);
+    let o = run_with_stdin(
+        d.path(),
+        &["inspect", "-t", "alice.pub", "-i", "bob.key", "-"],
+        &archive,
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.contains("m.bin  5 bytes"), "{}", o.stdout);
+
+    // `./-` is still a file named -.
+    std::fs::write(d.path().join("-"), &archive).unwrap();
+    ms(d.path())
+        .args(["verify", "--no-state", "-t", "alice.pub", "./-"])
+        .write_stdin(Vec::new())
+        .assert()
+        .success();
+}
+
+#[test]
+fn a_damaged_or_short_archive_on_standard_input_is_refused_and_leaves_nothing() {
+    let d = keys_dir();
+    let archive = ms(d.path())
+        .args(SEAL_M_FOR_BOB)
+        .args(["-o", "-", "m.bin"])
+        .output()
+        .unwrap()
+        .stdout;
+    let before = names(d.path());
+    let mut flipped = archive.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    for (input, says) in [
+        (archive[..archive.len() - 1].to_vec(), "truncated"),
+        (flipped, "payload digest mismatch"),
+        (Vec::new(), "truncated inside the prefix"),
+    ] {
+        let o = run_with_stdin(
+            d.path(),
+            &[
+                "open",
+                "--no-state",
+                "-t",
+                "alice.pub",
+                "-i",
+                "bob.key",
+                "-o",
+                "out",
+                "-",
+            ],
+            &input,
+        );
+        assert_refusal(&o, says);
+        assert_eq!(names(d.path()), before, "{says}: nothing left");
+    }
+}
+
+#[test]
+fn a_seal_to_standard_output_that_fails_writes_nothing_there() {
+    let d = keys_dir();
+    let o = ms(d.path())
+        .args(SEAL_M_FOR_BOB)
+        .args(["--meta", &format!("k={}", "v".repeat(70_000))])
+        .args(["-o", "-", "m.bin"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(o.stdout.is_empty(), "not one byte of a partial archive");
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert_eq!(err.lines().count(), 2, "{err}");
+}
+
+#[test]
+fn a_reader_that_stops_early_is_an_io_error_that_says_so() {
+    let d = keys_dir();
+    std::fs::write(d.path().join("big.bin"), common_bytes(8 << 20)).unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("modelseal"))
+        .current_dir(d.path())
+        .args(SEAL_M_FOR_BOB)
+        .args(["-o", "-", "big.bin"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 100];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut head).unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert_eq!(err.lines().count(), 2, "{err}");
+    assert!(err.contains("Broken pipe"), "{err}");
+    assert!(
+        err.contains("hint: the program reading the output stopped early"),
+        "{err}"
+    );
+}
+
+#[test]
+fn open_to_standard_output_is_refused_as_usage() {
+    let d = sealed_dir();
+    let before = names(d.path());
+    let o = run(
+        d.path(),
+        &[
+            "open",
+            "--no-state",
+            "-t",
+            "alice.pub",
+            "-i",
+            "bob.key",
+            "-o",
+            "-",
+            "t.mseal",
+        ],
+    );
+    assert_eq!(o.code, 2);
+    assert_eq!(
+        o.stderr,
+        "error: this command writes a directory, which standard output cannot hold\n\
+         hint: give -o DIR (./- for a directory named -)\n"
+    );
+    assert_eq!(names(d.path()), before);
+}
+
+/// Incompressible bytes (so that the archive is as large as the input).
+fn common_bytes(len: usize) -> Vec<u8> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}

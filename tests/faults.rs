@@ -156,3 +156,208 @@ fn an_interrupted_open_leaves_no_plaintext_and_no_output() {
     ];
     at_each_signal_and_moment(d.path(), &open, "out");
 }
+
+const SIGKILL: i32 = 9;
+const SIGSTOP: i32 = 19;
+
+/// Starts `args` in `dir`, waits until a temporary of its making (not in `known`) exists, and
+/// stops it there.
+fn stopped_with_a_temporary(dir: &Path, args: &[&str], known: &[String]) -> std::process::Child {
+    let mut child = bin()
+        .current_dir(dir)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..2000 {
+        if temporaries(dir).iter().any(|n| !known.contains(n)) {
+            // SAFETY: kill(2) on our own child's pid with a valid signal number.
+            unsafe { kill(child.id() as i32, SIGSTOP) };
+            return child;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{args:?} finished first"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("{args:?} created no temporary");
+}
+
+fn clean(dir: &Path, extra: &[&str]) -> String {
+    let o = bin()
+        .current_dir(dir)
+        .arg("clean")
+        .args(extra)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+#[test]
+fn clean_removes_what_a_killed_run_left_and_never_what_a_running_one_holds() {
+    let d = setup(600 * MB);
+    let dir = d.path();
+    assert!(bin()
+        .current_dir(dir)
+        .args(SEAL)
+        .status()
+        .unwrap()
+        .success());
+    // Look-alikes clean must leave: not our names, or the wrong kind of entry for the name.
+    std::fs::create_dir(dir.join("keep")).unwrap();
+    std::fs::write(dir.join("keep/precious"), b"x").unwrap();
+    std::os::unix::fs::symlink("keep", dir.join(".x.modelseal-open-aaaaaa")).unwrap();
+    std::fs::create_dir(dir.join(".x.modelseal-seal-bbbbbb.tmp")).unwrap();
+    std::fs::write(dir.join(".x.modelseal-seal-short.tmp"), b"x").unwrap();
+    std::fs::write(dir.join("x.modelseal-seal-cccccc.tmp"), b"x").unwrap();
+    let mut decoys = temporaries(dir);
+    decoys.sort();
+
+    let open = [
+        "open",
+        "--no-state",
+        "-t",
+        "alice.pub",
+        "-i",
+        "bob.key",
+        "-o",
+        "out",
+        "t.mseal",
+    ];
+    for (args, leaves) in [(&SEAL[..], "t2.mseal"), (&open[..], "out")] {
+        let args: Vec<&str> = args
+            .iter()
+            .map(|a| {
+                if *a == "t.mseal" && args[0] == "seal" {
+                    "t2.mseal"
+                } else {
+                    a
+                }
+            })
+            .collect();
+        let mut child = stopped_with_a_temporary(dir, &args, &decoys);
+        let left: Vec<String> = temporaries(dir)
+            .into_iter()
+            .filter(|n| !decoys.contains(n))
+            .collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+        let temp = dir.join(&left[0]);
+
+        // While its process lives (stopped, holding the lock), it is not stale.
+        let said = clean(dir, &[]);
+        assert!(
+            said.contains(&format!("kept ./{}: a running modelseal holds it", left[0])),
+            "{said}"
+        );
+        assert!(
+            said.ends_with("removed 0 stale temporaries (0 bytes)\n"),
+            "{said}"
+        );
+        assert!(temp.exists());
+
+        // SAFETY: as above.
+        unsafe { kill(child.id() as i32, SIGKILL) };
+        child.wait().unwrap();
+        assert!(
+            temp.exists(),
+            "SIGKILL cannot be caught: the temporary stays"
+        );
+        assert!(!dir.join(leaves).exists(), "no final path is ever partial");
+
+        let said = clean(dir, &["--dry-run"]);
+        assert!(
+            said.contains(&format!("would remove ./{}", left[0])),
+            "{said}"
+        );
+        assert!(said.contains("would remove 1 stale temporary ("), "{said}");
+        assert!(temp.exists(), "--dry-run removes nothing");
+
+        let said = clean(dir, &[]);
+        assert!(said.contains(&format!("removed ./{}", left[0])), "{said}");
+        assert!(said.contains("removed 1 stale temporary ("), "{said}");
+        assert!(!temp.exists());
+        let mut now = temporaries(dir);
+        now.sort();
+        assert_eq!(now, decoys, "look-alikes are left alone");
+        assert_eq!(std::fs::read(dir.join("keep/precious")).unwrap(), b"x");
+    }
+}
+
+/// The largest resident set `pid` reached so far, in bytes (VmHWM).
+fn peak_rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+#[test]
+fn sealing_to_a_pipe_and_opening_from_one_keep_memory_bounded() {
+    let d = setup(600 * MB);
+    let dir = d.path();
+    let mut args: Vec<&str> = SEAL.to_vec();
+    let at = args.iter().position(|a| *a == "t.mseal").unwrap();
+    args[at] = "-";
+    // seal -o - | open -o out -, each watched for its peak memory.
+    let mut seal = bin()
+        .current_dir(dir)
+        .args(&args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut open = bin()
+        .current_dir(dir)
+        .args([
+            "open",
+            "--no-state",
+            "-t",
+            "alice.pub",
+            "-i",
+            "bob.key",
+            "-o",
+            "out",
+            "-",
+        ])
+        .stdin(seal.stdout.take().unwrap())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (mut seal_peak, mut open_peak) = (0, 0);
+    loop {
+        seal_peak = peak_rss(seal.id()).unwrap_or(0).max(seal_peak);
+        open_peak = peak_rss(open.id()).unwrap_or(0).max(open_peak);
+        if let Some(status) = open.try_wait().unwrap() {
+            assert!(status.success());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(seal.wait().unwrap().success());
+    assert_eq!(
+        std::fs::metadata(dir.join("out/big.bin")).unwrap().len(),
+        600 * MB
+    );
+    println!(
+        "peak memory for 600 MB: seal -o - {} MiB, open - {} MiB",
+        seal_peak >> 20,
+        open_peak >> 20
+    );
+    assert!(seal_peak > 0 && open_peak > 0, "both were measured");
+    assert!(seal_peak < 128 * MB, "seal -o -: {} MiB", seal_peak >> 20);
+    assert!(open_peak < 128 * MB, "open -: {} MiB", open_peak >> 20);
+    assert_eq!(temporaries(dir), Vec::<String>::new());
+}

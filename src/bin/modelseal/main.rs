@@ -20,7 +20,7 @@ mod progress;
 mod render;
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -73,7 +73,7 @@ enum Command {
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
-        /// The archive.
+        /// The archive; `-` reads it from standard input (`./-` for a file named -).
         archive: PathBuf,
     },
     /// Verify, decrypt and extract an archive; nothing is written unless every check passes.
@@ -101,7 +101,7 @@ enum Command {
         /// Refuse unless the model requires exactly NAME==VERSION; repeatable.
         #[arg(long = "expect", value_name = "NAME==VERSION")]
         expect: Vec<String>,
-        /// The archive.
+        /// The archive; `-` reads it from standard input (`./-` for a file named -).
         archive: PathBuf,
     },
     /// Show an archive's header (and manifest, given a key); says UNVERIFIED unless -t verified it.
@@ -128,7 +128,7 @@ enum Command {
             value_delimiter = ','
         )]
         untrusted: Option<Vec<String>>,
-        /// The archive.
+        /// The archive; `-` reads it from standard input (`./-` for a file named -).
         archive: PathBuf,
     },
     /// Add a signature to an existing archive (for k-of-n policies); the payload is not touched.
@@ -157,6 +157,16 @@ enum Command {
     },
     /// Train a decision tree (linfa-trees) and seal it with a full manifest.
     Train(TrainArgs),
+    /// Remove stale temporaries of modelseal's naming (`.NAME.modelseal-KIND-XXXXXX`) that a
+    /// killed run or a crash left; those a running modelseal holds are kept.
+    Clean {
+        /// List what would be removed; remove nothing.
+        #[arg(long = "dry-run")]
+        dry_run: bool,
+        /// Directories to look in, not below (default: the current directory).
+        #[arg(value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+    },
     /// Load a sealed tree after every check passed, and predict.
     Predict {
         #[command(flatten)]
@@ -172,7 +182,7 @@ enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
-        /// The archive.
+        /// The archive; `-` reads it from standard input (`./-` for a file named -).
         archive: PathBuf,
     },
 }
@@ -352,7 +362,8 @@ struct SealingArgs {
     /// Force the archive to disk before renaming it into place.
     #[arg(long)]
     fsync: bool,
-    /// Output archive.
+    /// Output archive; `-` writes it to standard output once complete and signed (built first in
+    /// an unnamed file in TMPDIR; --force and --fsync do not apply).
     #[arg(short = 'o', long = "output", value_name = "OUT.mseal")]
     output: PathBuf,
 }
@@ -497,6 +508,15 @@ fn run(cli: Cli) -> Result<(), Error> {
     let quiet = cli.quiet;
     match cli.command {
         Command::Demo => demo::run(),
+        Command::Clean { dry_run, dirs } => {
+            let dirs = if dirs.is_empty() {
+                vec![PathBuf::from(".")]
+            } else {
+                dirs
+            };
+            render::cleaned(&modelseal::cleanup::clean(&dirs, dry_run)?, dry_run);
+            Ok(())
+        }
         Command::Keygen { output, shared } => keygen(&output, shared),
         // What sealing refuses is the caller's input (exit 2), never a damaged archive.
         Command::Seal(args) => seal_cmd(args, quiet).map_err(modelseal::seal::as_seal_input),
@@ -564,16 +584,12 @@ fn run(cli: Cli) -> Result<(), Error> {
         } => {
             let policy = trust.load()?;
             let opts = policy.options();
-            match key.load()? {
-                None => {
-                    let report = open::verify_file(&archive, &opts)?;
-                    render::report(&report, json);
-                }
-                Some(k) => {
-                    let file = std::io::BufReader::new(open_file(&archive)?);
-                    render::report(&open::verify_decrypted(file, k.decryption(), &opts)?, json);
-                }
-            }
+            let input = archive_input(&archive)?;
+            let report = match key.load()? {
+                None => open::verify_reader(input, &opts)?,
+                Some(k) => open::verify_decrypted(input, k.decryption(), &opts)?,
+            };
+            render::report(&report, json);
             Ok(())
         }
         Command::Open {
@@ -602,10 +618,17 @@ fn run(cli: Cli) -> Result<(), Error> {
                 allow_globals,
                 expect,
             };
+            if output == Path::new("-") {
+                return Err(UsageError::NoStreamOutput {
+                    writes: "a directory",
+                }
+                .into());
+            }
+            let input = archive_input(&archive)?;
             let size = std::fs::metadata(&archive).map(|m| m.len()).unwrap_or(0);
             let bar = progress::Progress::start("opening", size, quiet);
-            let report = open::open_file_checked(
-                &archive,
+            let report = open::open_reader_checked(
+                input,
                 k.decryption(),
                 &output,
                 &opts,
@@ -635,17 +658,13 @@ fn run(cli: Cli) -> Result<(), Error> {
             untrusted,
             archive,
         } => {
-            let file = open_file(&archive)?;
+            let mut file = archive_input(&archive)?;
             if let Some(allow) = untrusted {
                 let store = load_trust(&trust)?;
                 let opts = ReadOptions::new(&store);
                 let k = key.require()?;
-                let (report, files) = open::open_reader_to_memory(
-                    std::io::BufReader::new(file),
-                    k.decryption(),
-                    &opts,
-                    MAX_REVIEW_BYTES,
-                )?;
+                let (report, files) =
+                    open::open_reader_to_memory(file, k.decryption(), &opts, MAX_REVIEW_BYTES)?;
                 let manifest = report
                     .manifest
                     .expect("opening with a key always yields the manifest");
@@ -657,18 +676,15 @@ fn run(cli: Cli) -> Result<(), Error> {
                 return Ok(());
             }
             if trust.is_empty() {
-                let mut r = std::io::BufReader::new(file);
-                let unverified = modelseal::verify::read_header(&mut r, &Limits::default())?;
+                let unverified = modelseal::verify::read_header(&mut file, &Limits::default())?;
                 render::unverified(unverified.header_unverified(), json);
                 return Ok(());
             }
             let store = load_trust(&trust)?;
             let opts = ReadOptions::new(&store);
             let report = match key.load()? {
-                None => open::verify_reader(std::io::BufReader::new(file), &opts)?,
-                Some(k) => {
-                    open::verify_decrypted(std::io::BufReader::new(file), k.decryption(), &opts)?
-                }
+                None => open::verify_reader(file, &opts)?,
+                Some(k) => open::verify_decrypted(file, k.decryption(), &opts)?,
             };
             render::report(&report, json);
             Ok(())
@@ -684,7 +700,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             let policy = trust.load()?;
             let opts = policy.options();
             let k = key.require()?;
-            let file = std::io::BufReader::new(open_file(&archive)?);
+            let file = archive_input(&archive)?;
             let (model, manifest) = models::open_model::<tree::Tree, _>(
                 file,
                 k.decryption(),
@@ -715,11 +731,37 @@ fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
-fn open_file(path: &Path) -> Result<std::fs::File, Error> {
-    std::fs::File::open(path).map_err(|e| Error::Io {
-        context: format!("opening {}", path.display()),
-        source: e,
-    })
+/// An archive to read: the file at `path`, or standard input for `-` (never a terminal).
+fn archive_input(path: &Path) -> Result<std::io::BufReader<Box<dyn Read + Send>>, Error> {
+    let source: Box<dyn Read + Send> = if path == Path::new("-") {
+        let stdin = std::io::stdin();
+        if stdin.is_terminal() {
+            return Err(UsageError::StreamIsTerminal { stream: "input" }.into());
+        }
+        Box::new(stdin)
+    } else {
+        Box::new(std::fs::File::open(path).map_err(|e| Error::Io {
+            context: format!("opening {}", path.display()),
+            source: e,
+        })?)
+    };
+    Ok(std::io::BufReader::with_capacity(1 << 20, source))
+}
+
+/// Seals to `-o`: a file renamed into place, or standard output for `-`.
+fn seal_out(
+    inputs: &[seal::Input],
+    opts: &SealOptions<'_>,
+    a: &SealingArgs,
+) -> Result<seal::SealSummary, Error> {
+    if a.output != Path::new("-") {
+        return seal::seal_file(inputs, opts, &a.output, a.output_options());
+    }
+    let stdout = std::io::stdout();
+    if stdout.is_terminal() {
+        return Err(UsageError::StreamIsTerminal { stream: "output" }.into());
+    }
+    seal::seal_to_stream(inputs, opts, stdout.lock())
 }
 
 fn keygen(prefix: &Path, shared: bool) -> Result<(), Error> {
@@ -932,7 +974,7 @@ fn seal_cmd(a: SealArgs, quiet: bool) -> Result<(), Error> {
     let total: u64 = a.inputs.iter().map(|p| dir_size(p)).sum();
     // Sealing reads every input byte about twice (hashing and payload, or payload and read-back).
     let _bar = progress::Progress::start("sealing", total.saturating_mul(2), quiet);
-    let summary = seal::seal_file(&inputs, &opts, &a.s.output, a.s.output_options())?;
+    let summary = seal_out(&inputs, &opts, &a.s)?;
     render::sealed(&summary, &a.s.output, &s.signer);
     Ok(())
 }
@@ -968,13 +1010,16 @@ fn train_cmd(a: TrainArgs) -> Result<(), Error> {
     }
     let inputs = tree::sealable(&trained, models::LINFA_TREES_VERSION, &mut s.details)?;
     let opts = s.options(&a.s, CompressionChoice::Auto)?;
-    let summary = seal::seal_file(&inputs, &opts, &a.s.output, a.s.output_options())?;
-    outln!(
-        "trained a decision tree on {} rows, {} features, {} classes: training accuracy {:.1}%",
-        trained.rows,
-        trained.feature_names.len(),
-        trained.class_names.len(),
-        trained.train_accuracy * 100.0
+    let summary = seal_out(&inputs, &opts, &a.s)?;
+    render::say(
+        a.s.output == Path::new("-"),
+        &format!(
+            "trained a decision tree on {} rows, {} features, {} classes: training accuracy {:.1}%",
+            trained.rows,
+            trained.feature_names.len(),
+            trained.class_names.len(),
+            trained.train_accuracy * 100.0
+        ),
     );
     render::sealed(&summary, &a.s.output, &s.signer);
     Ok(())

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use modelseal::cleanup::Cleaned;
 use modelseal::format::{Header, Stanza};
 use modelseal::keys::SecretKey;
 use modelseal::manifest::Manifest;
@@ -245,29 +246,80 @@ pub fn unverified(h: &Header, json: bool) {
 /// What `seal` and `train` print.
 pub fn sealed(s: &SealSummary, out: &Path, signer: &SecretKey) {
     let h = &s.header;
-    outln!(
-        "sealed {} {} ({} file(s), {} bytes) to {}",
-        h.model_name,
-        h.model_version,
-        s.manifest.files.len(),
-        s.manifest.files.iter().map(|f| f.size).sum::<u64>(),
-        out.display()
+    // With `-o -` the archive is on stdout: the summary goes to stderr.
+    let to_stderr = out == Path::new("-");
+    let to = if to_stderr {
+        "standard output".into()
+    } else {
+        out.display().to_string()
+    };
+    say(
+        to_stderr,
+        &format!(
+            "sealed {} {} ({} file(s), {} bytes) to {to}",
+            h.model_name,
+            h.model_version,
+            s.manifest.files.len(),
+            s.manifest.files.iter().map(|f| f.size).sum::<u64>(),
+        ),
     );
-    outln!(
-        "signed by {}, for {} recipient(s)",
-        signer.public().key_id(),
-        h.recipients.len()
+    say(
+        to_stderr,
+        &format!(
+            "signed by {}, for {} recipient(s)",
+            signer.public().key_id(),
+            h.recipients.len()
+        ),
     );
     for f in &s.manifest.files {
         if !f.kind.pickle_globals.is_empty() {
-            outln!(
-                "{}: {} importing {}",
-                f.path,
-                f.kind.format,
-                f.kind.pickle_globals.join(", ")
+            say(
+                to_stderr,
+                &format!(
+                    "{}: {} importing {}",
+                    f.path,
+                    f.kind.format,
+                    f.kind.pickle_globals.join(", ")
+                ),
             );
         }
     }
+}
+
+/// One line of a command's report, on stdout, or on stderr when stdout carries the archive.
+pub fn say(to_stderr: bool, line: &str) {
+    if to_stderr {
+        eprintln!("{line}");
+    } else {
+        outln!("{line}");
+    }
+}
+
+/// What `clean` removed (or would) and what it kept.
+pub fn cleaned(c: &Cleaned, dry_run: bool) {
+    let verb = if dry_run { "would remove" } else { "removed" };
+    for t in &c.removed {
+        outln!(
+            "{verb} {}{} ({} bytes: {})",
+            esc(&t.path.to_string_lossy()),
+            if t.is_dir { "/" } else { "" },
+            t.bytes,
+            t.holds
+        );
+    }
+    for t in &c.in_use {
+        outln!(
+            "kept {}: a running modelseal holds it",
+            esc(&t.path.to_string_lossy())
+        );
+    }
+    let bytes: u64 = c.removed.iter().map(|t| t.bytes).sum();
+    let n = c.removed.len();
+    outln!(
+        "{} {n} stale temporar{} ({bytes} bytes)",
+        if dry_run { "would remove" } else { "removed" },
+        if n == 1 { "y" } else { "ies" }
+    );
 }
 
 /// Prediction output.
