@@ -62,7 +62,7 @@ fn stages(c: &mut Criterion) {
         let opts = SealOptions {
             signer: &author,
             recipients: vec![Recipient::PublicKey(&rp)],
-            name: modelseal::manifest::ModelName::parse("bench").unwrap(),
+            name: modelseal::format::manifest::ModelName::parse("bench").unwrap(),
             version: semver::Version::new(1, 0, 0),
             description: String::new(),
             metadata: Default::default(),
@@ -73,7 +73,7 @@ fn stages(c: &mut Criterion) {
             limits: Default::default(),
         };
         let inputs = vec![Input {
-            archive_path: modelseal::manifest::SafeRelPath::parse("w.bin", 64).unwrap(),
+            archive_path: modelseal::format::manifest::SafeRelPath::parse("w.bin", 64).unwrap(),
             source: Source::Bytes(data.clone()),
         }];
         let seal_once = || {

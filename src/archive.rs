@@ -9,9 +9,9 @@ use std::io::{self, Read, Write};
 
 use crate::crypto::{sha256, Sha256};
 use crate::error::{ContentError, Error, FormatError, IoContext, Result};
+use crate::format::manifest::{Manifest, SafeRelPath, MANIFEST_ENTRY};
 use crate::format::Header;
 use crate::limits::Limits;
-use crate::manifest::{Manifest, SafeRelPath, MANIFEST_ENTRY};
 
 /// Tar block size.
 pub const BLOCK: usize = 512;

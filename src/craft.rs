@@ -5,12 +5,12 @@
 use std::io::Write;
 
 use crate::crypto::{self, chunked, sign, wrap};
+use crate::format::domain::PAYLOAD_CONTEXT;
+use crate::format::manifest::Manifest;
 use crate::format::{
     self, Compression, Header, SignatureEntry, Stanza, Suite, PREFIX_LEN, SIGNATURE_ENTRY_LEN,
 };
 use crate::keys::{PublicKey, SecretKey};
-use crate::manifest::Manifest;
-use crate::seal::PAYLOAD_CONTEXT;
 
 /// Where the parts of an archive lie.
 #[derive(Clone, Debug)]

@@ -6,10 +6,10 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::archive::{self, EntrySink};
+use crate::format::manifest::{Manifest, SafeRelPath};
 use crate::format::{self, Compression, Header, Stanza, Suite};
 use crate::keys::{PublicKey, SecretKey};
 use crate::limits::Limits;
-use crate::manifest::{Manifest, SafeRelPath};
 use crate::models;
 use crate::open::{self, Decryption, ReadOptions};
 use crate::trust::TrustStore;
@@ -93,7 +93,7 @@ pub fn pickle(data: &[u8]) {
             .expect("the shipped profile resolves")
     });
     let manifest = Manifest::new(
-        crate::manifest::ModelName::parse("m").expect("valid name"),
+        crate::format::manifest::ModelName::parse("m").expect("valid name"),
         semver::Version::new(1, 0, 0),
         0,
     );

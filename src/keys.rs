@@ -23,7 +23,7 @@ pub const SECRET_KEY_TYPE: &str = "MODELSEAL-SECRET-V1";
 /// Type tag of a shared (symmetric) key line.
 pub const SHARED_KEY_TYPE: &str = "MODELSEAL-SHARED-V1";
 const CHECKSUM_LEN: usize = 4;
-const KEY_ID_CONTEXT: &[u8] = b"modelseal/v1/key-id\0";
+use crate::format::domain::KEY_ID_CONTEXT;
 
 /// The 16-byte id of a signing key (FORMAT.md §4.1).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

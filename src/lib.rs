@@ -15,7 +15,7 @@
 //! let opts = seal::SealOptions {
 //!     signer: &author,
 //!     recipients: vec![seal::Recipient::PublicKey(&reader_pub)],
-//!     name: modelseal::manifest::ModelName::parse("iris-tree")?,
+//!     name: modelseal::format::manifest::ModelName::parse("iris-tree")?,
 //!     version: semver::Version::new(1, 0, 0),
 //!     description: String::new(),
 //!     metadata: Default::default(),
@@ -46,7 +46,6 @@ pub mod error;
 pub mod format;
 pub mod keys;
 pub mod limits;
-pub mod manifest;
 pub mod models;
 pub mod open;
 pub mod seal;

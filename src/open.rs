@@ -16,11 +16,11 @@ use crate::crypto::{chunked, wrap};
 use crate::error::{
     ContentError, DecryptError, Error, IoContext, Result, TrustError, UsageError, VerifyError,
 };
+use crate::format::domain::PAYLOAD_CONTEXT;
+use crate::format::manifest::{Manifest, SafeRelPath};
 use crate::format::{Compression, Header, Stanza};
 use crate::keys::{SecretKey, SharedKey};
 use crate::limits::Limits;
-use crate::manifest::{Manifest, SafeRelPath};
-use crate::seal::PAYLOAD_CONTEXT;
 use crate::state::RollbackState;
 use crate::trust::TrustStore;
 use crate::verify::{read_header, Verified};
@@ -66,7 +66,7 @@ impl<'a> ReadOptions<'a> {
     fn policy(&self, header: &Verified<Header>, record: bool) -> Result<()> {
         let h = header.get();
         if let Some(min) = &self.min_version {
-            let v = crate::manifest::parse_version(&h.model_version)?;
+            let v = crate::format::manifest::parse_version(&h.model_version)?;
             if v.cmp_precedence(min).is_lt() {
                 return Err(TrustError::BelowMinimumVersion {
                     model: h.model_name.clone(),

@@ -11,15 +11,15 @@ use zeroize::Zeroizing;
 use crate::archive::TarWriter;
 use crate::crypto::{self, chunked, sign, wrap, Sha256};
 use crate::error::{Error, IoContext, Result, UsageError};
+use crate::format::domain::PAYLOAD_CONTEXT;
+use crate::format::manifest::{
+    FileEntry, Manifest, ModelName, Reference, SafeRelPath, TypedModel, MANIFEST_ENTRY,
+};
 use crate::format::{self, Compression, Header, SignatureEntry, Stanza, Suite};
 use crate::keys::{PublicKey, SecretKey, SharedKey};
 use crate::limits::Limits;
-use crate::manifest::{
-    FileEntry, Manifest, ModelName, Reference, SafeRelPath, TypedModel, MANIFEST_ENTRY,
-};
 
 /// The chunked-encryption context for the payload (FORMAT.md §6).
-pub(crate) const PAYLOAD_CONTEXT: &[u8] = b"modelseal/v1/payload";
 /// zstd level: level 3 is zstd's default balance; model pickles compress ~5x at it.
 const ZSTD_LEVEL: i32 = 3;
 /// 2 MiB window: bounded encoder and decoder memory (FORMAT.md §8 `zstd_window_log_max`).
@@ -583,7 +583,7 @@ fn seal_to_writer_inner<W: Write + Seek + Read + Send>(
     let d = &opts.details;
     if let Some(t) = &d.typed_model {
         if let Some(f) = files.iter_mut().find(|f| f.path.as_str() == t.path) {
-            f.kind = crate::manifest::FileKind {
+            f.kind = crate::format::manifest::FileKind {
                 format: "bincode".into(),
                 ..Default::default()
             };

@@ -168,7 +168,7 @@ impl RollbackState {
 
     /// Refuses a rollback or an equivocation against what was accepted before.
     fn judge(entries: &BTreeMap<Key, Accepted>, h: &Header, signer: KeyId) -> Result<()> {
-        let version = crate::manifest::parse_version(&h.model_version)?;
+        let version = crate::format::manifest::parse_version(&h.model_version)?;
         let key = (h.model_name.clone(), signer.to_string());
         if let Some(a) = entries.get(&key) {
             match version.cmp_precedence(&a.version) {
@@ -216,7 +216,7 @@ impl RollbackState {
         let _lock = self.lock(true)?;
         let mut entries = self.load()?;
         Self::judge(&entries, h, signer)?;
-        let version = crate::manifest::parse_version(&h.model_version)?;
+        let version = crate::format::manifest::parse_version(&h.model_version)?;
         let key = (h.model_name.clone(), signer.to_string());
         let newer = entries
             .get(&key)

@@ -10,8 +10,8 @@ use std::io::Write;
 
 use common::*;
 use modelseal::craft;
+use modelseal::format::manifest::{FileEntry, Manifest, ModelName, SafeRelPath};
 use modelseal::format::Compression;
-use modelseal::manifest::{FileEntry, Manifest, ModelName, SafeRelPath};
 
 fn manifest() -> Manifest {
     let mut m = Manifest::new(

@@ -10,8 +10,8 @@ use common::*;
 use modelseal::craft;
 use modelseal::crypto::sha256;
 use modelseal::error::{ContentError, FormatError};
+use modelseal::format::manifest::{FileEntry, Manifest, ModelName, SafeRelPath};
 use modelseal::format::Compression;
-use modelseal::manifest::{FileEntry, Manifest, ModelName, SafeRelPath};
 use modelseal::Error;
 
 fn manifest(files: &[(&str, &[u8])]) -> Manifest {

@@ -289,7 +289,8 @@ fn sealed_tree<M: serde::Serialize>(
         ..Default::default()
     };
     let inputs = vec![seal::Input {
-        archive_path: modelseal::manifest::SafeRelPath::parse("model/tree.bincode", 1024).unwrap(),
+        archive_path: modelseal::format::manifest::SafeRelPath::parse("model/tree.bincode", 1024)
+            .unwrap(),
         source: Source::Bytes(bytes),
     }];
     let mut out = std::io::Cursor::new(Vec::new());
@@ -301,7 +302,7 @@ fn load<M: serde::de::DeserializeOwned>(
     w: &World,
     archive: &[u8],
     policy: VersionPolicy,
-) -> Result<(M, modelseal::manifest::Manifest), Error> {
+) -> Result<(M, modelseal::format::manifest::Manifest), Error> {
     let trust = w.trust();
     let mut opts = ReadOptions::new(&trust);
     opts.now = CREATED + 1;
@@ -404,13 +405,13 @@ fn open_expect_refuses_a_model_made_for_another_runtime() {
 fn schema_1_manifests_from_older_archives_still_open() {
     use modelseal::craft;
     let w = World::new();
-    let mut m = modelseal::manifest::Manifest::new(
-        modelseal::manifest::ModelName::parse("old").unwrap(),
+    let mut m = modelseal::format::manifest::Manifest::new(
+        modelseal::format::manifest::ModelName::parse("old").unwrap(),
         semver::Version::new(0, 1, 0),
         CREATED,
     );
-    m.files = vec![modelseal::manifest::FileEntry {
-        path: modelseal::manifest::SafeRelPath::parse("w.bin", 64).unwrap(),
+    m.files = vec![modelseal::format::manifest::FileEntry {
+        path: modelseal::format::manifest::SafeRelPath::parse("w.bin", 64).unwrap(),
         size: 3,
         sha256: modelseal::crypto::sha256(b"abc"),
         kind: Default::default(),

@@ -142,7 +142,7 @@ fn open_one_file(
     allow: Vec<String>,
 ) -> (Result<modelseal::open::Report, Error>, std::path::PathBuf) {
     use modelseal::craft;
-    use modelseal::manifest::{FileEntry, Manifest, ModelName, SafeRelPath};
+    use modelseal::format::manifest::{FileEntry, Manifest, ModelName, SafeRelPath};
     let mut m = Manifest::new(
         ModelName::parse("iris-tree").unwrap(),
         semver::Version::new(1, 0, 0),
@@ -245,7 +245,7 @@ fn allow_globals_refuses_a_booby_trapped_pickle_and_leaves_nothing() {
 #[test]
 fn a_manifest_that_lies_about_globals_is_caught_by_the_re_walk() {
     use modelseal::craft;
-    use modelseal::manifest::{FileEntry, FileKind, Manifest, ModelName, SafeRelPath};
+    use modelseal::format::manifest::{FileEntry, FileKind, Manifest, ModelName, SafeRelPath};
     let w = World::new();
     let evil = std::fs::read(fixtures().join("evil_reduce.pkl")).unwrap();
     // A signer's tool that recorded harmless globals for a pickle that calls posix.system.

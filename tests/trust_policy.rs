@@ -22,7 +22,7 @@ fn archive(w: &World, signer: &SecretKey, name: &str, version: &str, content: &[
     let rp = w.reader.public();
     let mut opts = w.options(vec![Recipient::PublicKey(&rp)], Default::default());
     opts.signer = signer;
-    opts.name = modelseal::manifest::ModelName::parse(name).unwrap();
+    opts.name = modelseal::format::manifest::ModelName::parse(name).unwrap();
     opts.version = semver::Version::parse(version).unwrap();
     let inputs = modelseal::seal::collect_inputs(&[input], &Default::default()).unwrap();
     let mut out = std::io::Cursor::new(Vec::new());

@@ -15,7 +15,7 @@ use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList};
 use modelseal::error::{Error, KeyError, ModelError, TrustError, UsageError, VerifyError};
 use modelseal::format::{Header, Stanza};
 use modelseal::keys::{PublicKey, SecretKey, SharedKey};
-use modelseal::manifest::{Manifest, ModelName, SafeRelPath};
+use modelseal::format::manifest::{Manifest, ModelName, SafeRelPath};
 use modelseal::models::GlobalPolicy;
 use modelseal::open::{self, Decryption, ReadOptions};
 use modelseal::seal::{self, Details, Input, OutputOptions, Recipient, SealOptions, Source};
@@ -221,7 +221,7 @@ fn header_dict<'py>(py: Python<'py>, h: &Header) -> PyResult<Bound<'py, PyDict>>
 
 fn reference_dict<'py>(
     py: Python<'py>,
-    r: &Option<modelseal::manifest::Reference>,
+    r: &Option<modelseal::format::manifest::Reference>,
 ) -> PyResult<Option<Bound<'py, PyDict>>> {
     r.as_ref()
         .map(|r| {
@@ -550,7 +550,7 @@ fn seal_bytes<'py>(
                 signer: &signer,
                 recipients: to,
                 name: ModelName::parse(&name)?,
-                version: modelseal::manifest::parse_version(&version)?,
+                version: modelseal::format::manifest::parse_version(&version)?,
                 description,
                 metadata,
                 created: creation_time()?,

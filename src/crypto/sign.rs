@@ -2,8 +2,7 @@
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
-/// Domain separation: a signature made for a modelseal header can never be valid for anything else.
-pub(crate) const HEADER_SIGNATURE_CONTEXT: &[u8] = b"modelseal/v1/header-signature\0";
+use crate::format::domain::HEADER_SIGNATURE_CONTEXT;
 
 /// Signs `signed_bytes` (the archive's first `14 + header_len` bytes).
 pub(crate) fn sign_header(key: &SigningKey, signed_bytes: &[u8]) -> [u8; 64] {

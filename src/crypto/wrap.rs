@@ -6,8 +6,7 @@ use zeroize::Zeroizing;
 use super::{aes_gcm_open_once, aes_gcm_seal_once, hkdf_sha256, random32};
 use crate::error::DecryptError;
 
-const X25519_WRAP_INFO: &[u8] = b"modelseal/v1/x25519-wrap";
-const SHARED_WRAP_INFO: &[u8] = b"modelseal/v1/shared-wrap";
+use crate::format::domain::{SHARED_WRAP_INFO, X25519_WRAP_INFO};
 
 /// A wrapped key: 32 bytes of ciphertext and a 16-byte tag.
 pub(crate) type Wrapped = [u8; 48];

@@ -1,9 +1,13 @@
 //! Bytes ↔ types for the archive's fixed prefix, header, stanzas and signature block
-//! (FORMAT.md §1-§3, §5). No cryptography here.
+//! (FORMAT.md §1-§3, §5), the manifest (§9), the payload's size arithmetic (§6) and the domain
+//! strings. No cryptography here: this module imports only `error` and `limits`.
+
+pub mod domain;
+pub mod manifest;
+pub mod sizes;
 
 use bincode::{Decode, Encode};
 
-use crate::crypto::chunked;
 use crate::error::FormatError;
 use crate::limits::{Limits, HARD_MAX_HEADER_BYTES};
 
@@ -170,7 +174,7 @@ impl Header {
             });
         }
         let inconsistent = |detail: String| FormatError::InconsistentSizes { detail };
-        let chunks = chunked::chunk_count(self.plaintext_size);
+        let chunks = sizes::chunk_count(self.plaintext_size);
         if self.chunk_count != chunks {
             return Err(inconsistent(format!(
                 "chunk_count {} but plaintext_size {} needs {chunks}",
@@ -183,7 +187,7 @@ impl Header {
                 max: limits.max_chunk_count,
             });
         }
-        match chunked::ciphertext_len(self.plaintext_size) {
+        match sizes::ciphertext_len(self.plaintext_size) {
             Some(n) if n == self.ciphertext_size => {}
             _ => {
                 return Err(inconsistent(format!(
@@ -210,8 +214,8 @@ impl Header {
                 self.tar_size
             )));
         }
-        crate::manifest::ModelName::parse(&self.model_name)?;
-        crate::manifest::parse_version(&self.model_version)?;
+        manifest::ModelName::parse(&self.model_name)?;
+        manifest::parse_version(&self.model_version)?;
         if self.created > crate::limits::MAX_TIME
             || self.expires.is_some_and(|e| e > crate::limits::MAX_TIME)
         {

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::error::{Error, IoContext, ModelError, Result};
 pub use globals::GlobalPolicy;
 
-use crate::manifest::{FileKind, Manifest, TypedModel};
+use crate::format::manifest::{FileKind, Manifest, TypedModel};
 use crate::open::{self, Decryption, OpenedFiles, ReadOptions};
 
 /// The encoding of typed models: bincode 2.0.1 through serde, fixed-width little-endian integers.

@@ -61,7 +61,7 @@ pub fn sealable(
         .entry(super::LINFA_TREES.into())
         .or_insert_with(|| linfa_version.into());
     Ok(vec![crate::seal::Input {
-        archive_path: crate::manifest::SafeRelPath::parse(
+        archive_path: crate::format::manifest::SafeRelPath::parse(
             TREE_PATH,
             crate::limits::HARD_MAX_PATH_BYTES,
         )?,

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use modelseal::format::manifest::ModelName;
 use modelseal::keys::{PublicKey, SecretKey, SharedKey};
-use modelseal::manifest::ModelName;
 use modelseal::open::{self, Decryption, ReadOptions};
 use modelseal::seal::{self, CompressionChoice, Recipient, SealOptions};
 use modelseal::trust::TrustStore;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use modelseal::craft;
 use modelseal::format::Compression;
-use modelseal::manifest::{FileEntry, Manifest, ModelName, SafeRelPath};
+use modelseal::format::manifest::{FileEntry, Manifest, ModelName, SafeRelPath};
 use modelseal::models::{self, tree};
 use modelseal::seal::{self, CompressionChoice, Details, Input, Recipient, SealOptions, Source};
 use modelseal::Limits;
@@ -137,7 +137,7 @@ fn main() {
     full.metrics.insert("acc".into(), 0.97);
     full.requires.insert("scikit-learn".into(), "1.9.1".into());
     full.class_names = vec!["setosa".into(), "versicolor".into()];
-    full.files[1].kind = modelseal::manifest::FileKind { format: "pickle".into(), pickle_protocol: Some(5), pickle_globals: vec!["sklearn.tree._classes.DecisionTreeClassifier".into()], sklearn_version: Some("1.9.1".into()) };
+    full.files[1].kind = modelseal::format::manifest::FileKind { format: "pickle".into(), pickle_protocol: Some(5), pickle_globals: vec!["sklearn.tree._classes.DecisionTreeClassifier".into()], sklearn_version: Some("1.9.1".into()) };
     put("manifest", "schema2_full", &craft::manifest_bytes(&full));
     put("manifest", "schema2_minimal", &craft::manifest_bytes(&manifest(&[])));
     put("manifest", "schema1", &full.to_bytes_schema1());

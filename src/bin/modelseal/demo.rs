@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use modelseal::format::manifest::ModelName;
 use modelseal::keys::SecretKey;
-use modelseal::manifest::ModelName;
 use modelseal::models::{self, tree, VersionPolicy};
 use modelseal::open::{self, Decryption, ReadOptions};
 use modelseal::seal::{self, CompressionChoice, Details, Recipient, SealOptions};
@@ -55,7 +55,7 @@ fn load(
     archive: &std::path::Path,
     trust: &TrustStore,
     key: &SecretKey,
-) -> Result<(tree::Tree, modelseal::manifest::Manifest), Error> {
+) -> Result<(tree::Tree, modelseal::format::manifest::Manifest), Error> {
     let file = std::fs::File::open(archive).map_err(|e| Error::Io {
         context: format!("opening {}", archive.display()),
         source: e,

@@ -26,8 +26,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use modelseal::error::{ModelError, TrustError, UsageError};
+use modelseal::format::manifest::ModelName;
 use modelseal::keys::{PublicKey, SecretKey, SharedKey};
-use modelseal::manifest::ModelName;
 use modelseal::models::{self, tree, VersionPolicy};
 use modelseal::open::{self, Decryption, ReadOptions};
 use modelseal::seal::{self, CompressionChoice, Details, Recipient, SealOptions};
@@ -241,7 +241,7 @@ impl TrustArgs {
         let min_version = self
             .min_version
             .as_deref()
-            .map(modelseal::manifest::parse_version)
+            .map(modelseal::format::manifest::parse_version)
             .transpose()?;
         Ok(Policy {
             store: load_trust(&self.trust)?,
@@ -950,7 +950,7 @@ impl Sealing {
             signer: &self.signer,
             recipients,
             name: ModelName::parse(&a.name)?,
-            version: modelseal::manifest::parse_version(&a.model_version)?,
+            version: modelseal::format::manifest::parse_version(&a.model_version)?,
             description: a.description.clone(),
             metadata: self.metadata.clone(),
             created: self.created,

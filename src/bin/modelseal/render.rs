@@ -3,9 +3,9 @@
 use std::path::Path;
 
 use modelseal::cleanup::Cleaned;
+use modelseal::format::manifest::Manifest;
 use modelseal::format::{Header, Stanza};
 use modelseal::keys::SecretKey;
-use modelseal::manifest::Manifest;
 use modelseal::open::Report;
 use modelseal::seal::SealSummary;
 use modelseal::verify::rfc3339;

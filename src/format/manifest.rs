@@ -5,8 +5,8 @@ use std::fmt;
 
 use bincode::{Decode, Encode};
 
+use super::{decode_canonical, encode};
 use crate::error::FormatError;
-use crate::format::{decode_canonical, encode};
 use crate::limits::{Limits, HARD_MAX_MANIFEST_BYTES};
 
 /// The manifest schema this build writes.
