@@ -66,7 +66,7 @@ fn stages(c: &mut Criterion) {
             version: semver::Version::new(1, 0, 0),
             description: String::new(),
             metadata: Default::default(),
-            created: modelseal::now(),
+            created: modelseal::time::now().expect("a clock after 1970"),
             expires: None,
             compression,
             details: Default::default(),

@@ -1,28 +1,58 @@
-//! Temporaries this process has created and not yet renamed into place: the CLI removes them when
-//! it is interrupted (SIGINT, SIGTERM, SIGHUP), so that no partial archive and no decrypted
-//! plaintext outlives an interrupted run. SIGKILL cannot be caught: what it can leave is named
-//! after its output (see [`temp_prefix`]) and described in SECURITY.md.
+//! Temporaries beside an output, from creation to removal.
+//!
+//! Every temporary is named after its output (`.NAME.modelseal-KIND-XXXXXX`, see [`temp_prefix`]),
+//! locked (`flock`, exclusive) by the process that made it for as long as it lives, and tracked,
+//! so that the CLI removes it when interrupted (SIGINT, SIGTERM, SIGHUP): no partial archive and
+//! no decrypted plaintext outlives an interrupted run. SIGKILL cannot be caught: what it leaves is
+//! removed later by [`clean`], which tells a live temporary from a stale one by its lock (the
+//! kernel releases it however the process ended). SECURITY.md describes each kind.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use tempfile::NamedTempFile;
 
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 
-static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// What the signal handler does with a tracked path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Pending {
+    /// Remove it (a temporary not yet renamed into place).
+    Remove(PathBuf),
+    /// The previous output, moved aside by `open --force`: put it back at `to` unless something
+    /// is there already, then remove the backup directory.
+    Restore { moved: PathBuf, to: PathBuf },
+}
+
+static PENDING: Mutex<Vec<Pending>> = Mutex::new(Vec::new());
 
 /// A tracked temporary: registered while it lives, forgotten when dropped (after it was renamed
 /// into place or removed by its owner).
 #[derive(Debug)]
-pub struct Tracked(PathBuf);
+pub struct Tracked(Pending);
 
-/// Tracks `path` (a temporary file or directory) until the returned guard is dropped.
+fn register(p: Pending) -> Tracked {
+    PENDING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(p.clone());
+    Tracked(p)
+}
+
+/// Tracks `path` (a temporary file or directory) for removal until the returned guard is dropped.
 pub fn track(path: &Path) -> Tracked {
-    let mut p = PENDING.lock().unwrap_or_else(|e| e.into_inner());
-    p.push(path.to_path_buf());
-    Tracked(path.to_path_buf())
+    register(Pending::Remove(path.to_path_buf()))
+}
+
+/// Tracks the previous output `moved` aside from `to`: on a signal it is renamed back to `to`
+/// (if nothing took its place) rather than lost.
+pub fn track_restore(moved: &Path, to: &Path) -> Tracked {
+    register(Pending::Restore {
+        moved: moved.to_path_buf(),
+        to: to.to_path_buf(),
+    })
 }
 
 impl Drop for Tracked {
@@ -34,40 +64,69 @@ impl Drop for Tracked {
     }
 }
 
-/// Removes every tracked temporary (directories with everything in them; links are removed, never
-/// followed). Called from a signal handler thread while the main thread may still be writing, so
-/// a directory is removed again until it is gone.
-pub fn remove_all() {
-    let pending: Vec<PathBuf> = PENDING.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    for p in pending {
-        for _ in 0..100 {
-            match std::fs::symlink_metadata(&p) {
-                Err(_) => break,
-                Ok(m) if m.is_dir() => {
-                    let _ = std::fs::remove_dir_all(&p);
-                }
-                Ok(_) => {
-                    let _ = std::fs::remove_file(&p);
-                }
+fn remove_tree(p: &Path) {
+    // The main thread may still be writing into a directory: remove again until it is gone.
+    for _ in 0..100 {
+        match std::fs::symlink_metadata(p) {
+            Err(_) => break,
+            Ok(m) if m.is_dir() => {
+                let _ = std::fs::remove_dir_all(p);
             }
-            std::thread::sleep(std::time::Duration::from_millis(1));
+            Ok(_) => {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Removes every tracked temporary (directories with everything in them; links are removed, never
+/// followed), then puts back any previous output `open --force` had moved aside. Called from the
+/// signal-handling thread.
+pub fn remove_all() {
+    let pending: Vec<Pending> = PENDING.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for p in &pending {
+        if let Pending::Remove(path) = p {
+            remove_tree(path);
+        }
+    }
+    for p in &pending {
+        if let Pending::Restore { moved, to } = p {
+            if to.symlink_metadata().is_err() {
+                let _ = std::fs::rename(moved, to);
+            }
+            if let Some(backup) = moved.parent() {
+                remove_tree(backup);
+            }
         }
     }
 }
 
+/// The longest NAME a temporary's name keeps of its output's name, so that the whole name stays
+/// within the usual 255-byte limit of a file name.
+const MAX_NAME_IN_TEMP: usize = 200;
+
 /// The prefix of a temporary beside `out`: `.NAME.modelseal-KIND-`, so that a person who finds
-/// one (after a SIGKILL or a power cut) can tell what it was for. Only modelseal creates names of
-/// this shape.
+/// one (after a SIGKILL or a power cut) can tell what it was for. NAME is the output's file name,
+/// cut to its first 200 bytes. Only modelseal creates names of this shape.
 pub fn temp_prefix(out: &Path, kind: &str) -> String {
-    let name = out
+    let mut name = out
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "output".into());
+    if name.len() > MAX_NAME_IN_TEMP {
+        let mut cut = MAX_NAME_IN_TEMP;
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        name.truncate(cut);
+    }
     format!(".{name}.modelseal-{kind}-")
 }
 
 /// The kinds of temporaries modelseal creates beside an output, as they appear in the name
-/// `.NAME.modelseal-KIND-XXXXXX`, with what each holds.
+/// `.NAME.modelseal-KIND-XXXXXX` (files end in `.tmp`), whether each is a directory, and what
+/// each holds.
 const KINDS: &[(&str, bool, &str)] = &[
     ("seal", false, "a partial, unsigned archive of an interrupted seal"),
     ("sign", false, "a partial copy of an archive of an interrupted sign --add"),
@@ -76,10 +135,36 @@ const KINDS: &[(&str, bool, &str)] = &[
     ("old", true, "the previous output of an open --force interrupted between its two renames"),
 ];
 
-/// A temporary file beside `out`, named by [`temp_prefix`], locked (`flock`, exclusive) for as
-/// long as its handle is open and tracked for removal on a signal: `modelseal clean` tells a
-/// live temporary from a stale one by that lock, which the kernel releases however the process
-/// ends.
+/// Fails unless `path` still names the file or directory `handle` has open (and locked): the
+/// temporary was not removed and replaced between its creation and its lock.
+fn still_ours(path: &Path, handle: &File) -> Result<()> {
+    let meta =
+        std::fs::symlink_metadata(path).context(|| format!("checking {}", path.display()))?;
+    if same_file(&meta, handle) {
+        Ok(())
+    } else {
+        Err(Error::io(
+            format!("checking {}", path.display()),
+            std::io::Error::other("the temporary was replaced by something else"),
+        ))
+    }
+}
+
+/// Takes the exclusive lock without waiting: a temporary's lock held by anyone else means the
+/// name is not ours.
+fn lock_now(path: &Path, handle: &File) -> Result<()> {
+    handle.try_lock().map_err(|e| match e {
+        std::fs::TryLockError::WouldBlock => Error::io(
+            format!("locking {}", path.display()),
+            std::io::Error::other("another process holds the new temporary's lock"),
+        ),
+        std::fs::TryLockError::Error(e) => Error::io(format!("locking {}", path.display()), e),
+    })
+}
+
+/// A temporary file beside `out`, named by [`temp_prefix`], tracked for removal on a signal, and
+/// locked for as long as its handle is open (checked, once locked, to still be the file at its
+/// path).
 pub fn temp_file_beside(out: &Path, kind: &str, suffix: &str) -> Result<(NamedTempFile, Tracked)> {
     let dir = parent_dir(out);
     let tmp = tempfile::Builder::new()
@@ -88,17 +173,45 @@ pub fn temp_file_beside(out: &Path, kind: &str, suffix: &str) -> Result<(NamedTe
         .tempfile_in(&dir)
         .context(|| format!("creating a temporary file in {}", dir.display()))?;
     let tracked = track(tmp.path());
-    tmp.as_file()
-        .lock()
-        .context(|| format!("locking {}", tmp.path().display()))?;
+    lock_now(tmp.path(), tmp.as_file())?;
+    still_ours(tmp.path(), tmp.as_file())?;
     Ok((tmp, tracked))
 }
 
-/// A temporary directory beside `out` (mode 0700), locked and tracked as [`temp_file_beside`]'s
-/// files are; the lock is held by the returned guard.
+/// A temporary directory beside `out`, created with mode 0700, tracked and locked as
+/// [`temp_file_beside`]'s files are; the lock is held by the returned guard.
 pub fn temp_dir_beside(out: &Path, kind: &str) -> Result<(tempfile::TempDir, DirGuard)> {
-    let (tmp, lock) = locked_dir_beside(out, kind)?;
-    let tracked = Some(track(tmp.path()));
+    locked_dir_beside(out, kind, true)
+}
+
+/// A locked directory beside `out` that a signal does not remove: where `open --force` moves the
+/// previous output between its two renames (see [`track_restore`]).
+pub fn backup_dir_beside(out: &Path) -> Result<(tempfile::TempDir, DirGuard)> {
+    locked_dir_beside(out, "old", false)
+}
+
+fn locked_dir_beside(
+    out: &Path,
+    kind: &str,
+    remove_on_signal: bool,
+) -> Result<(tempfile::TempDir, DirGuard)> {
+    let dir = parent_dir(out);
+    let prefix = temp_prefix(out, kind);
+    let mut b = tempfile::Builder::new();
+    b.prefix(&prefix);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Given to mkdir(2): the directory is never readable by others, not even briefly.
+        b.permissions(std::fs::Permissions::from_mode(0o700));
+    }
+    let tmp = b
+        .tempdir_in(&dir)
+        .context(|| format!("creating a temporary directory in {}", dir.display()))?;
+    let tracked = remove_on_signal.then(|| track(tmp.path()));
+    let lock = File::open(tmp.path()).context(|| format!("opening {}", tmp.path().display()))?;
+    lock_now(tmp.path(), &lock)?;
+    still_ours(tmp.path(), &lock)?;
     Ok((
         tmp,
         DirGuard {
@@ -106,37 +219,6 @@ pub fn temp_dir_beside(out: &Path, kind: &str) -> Result<(tempfile::TempDir, Dir
             _tracked: tracked,
         },
     ))
-}
-
-/// A locked directory beside `out` that a signal does not remove: the place `open --force` moves
-/// the previous output to between its two renames, which an interruption must not destroy.
-pub fn backup_dir_beside(out: &Path) -> Result<(tempfile::TempDir, DirGuard)> {
-    let (tmp, lock) = locked_dir_beside(out, "old")?;
-    Ok((
-        tmp,
-        DirGuard {
-            _lock: lock,
-            _tracked: None,
-        },
-    ))
-}
-
-fn locked_dir_beside(out: &Path, kind: &str) -> Result<(tempfile::TempDir, File)> {
-    let dir = parent_dir(out);
-    let tmp = tempfile::Builder::new()
-        .prefix(&temp_prefix(out, kind))
-        .tempdir_in(&dir)
-        .context(|| format!("creating a temporary directory in {}", dir.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o700))
-            .context(|| "securing the temporary directory".into())?;
-    }
-    let lock = File::open(tmp.path())
-        .and_then(|f| f.lock().map(|()| f))
-        .context(|| format!("locking {}", tmp.path().display()))?;
-    Ok((tmp, lock))
 }
 
 /// Holds a temporary directory's lock and tracking (see [`temp_dir_beside`]).
@@ -154,6 +236,10 @@ pub(crate) fn parent_dir(out: &Path) -> PathBuf {
     }
 }
 
+/// How recent a temporary [`clean`] always keeps: a process creates its temporary and then locks
+/// it, and an entry younger than this may be one between the two.
+pub const CLEAN_GRACE: Duration = Duration::from_secs(5);
+
 /// A temporary of modelseal's naming found by [`find_temporaries`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Temporary {
@@ -165,30 +251,33 @@ pub struct Temporary {
     pub bytes: u64,
     /// A directory (`open`, `old`) rather than a file.
     pub is_dir: bool,
-    /// A running modelseal process holds its lock: it is not stale and is never removed.
+    /// Kept whatever happens: a running process holds its lock, or it is younger than
+    /// [`CLEAN_GRACE`].
     pub in_use: bool,
+    /// For an `old` backup: the output path it was moved aside from.
+    restore_to: Option<PathBuf>,
 }
 
 /// What [`clean`] did or, with `dry_run`, would do.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Cleaned {
     /// Stale temporaries removed (or, with `dry_run`, that would be).
     pub removed: Vec<Temporary>,
-    /// Temporaries a running modelseal process still holds.
+    /// Previous outputs of an interrupted `open --force` put back at their path (or that would
+    /// be), which had been left with nothing in their place.
+    pub restored: Vec<(Temporary, PathBuf)>,
+    /// Temporaries kept: a running process holds them, or they are too recent to tell.
     pub in_use: Vec<Temporary>,
+    /// Temporaries that could not be removed, with the error.
+    pub failed: Vec<(Temporary, Error)>,
 }
 
-/// The kind of temporary `name` is, if modelseal's naming (`.NAME.modelseal-KIND-XXXXXX[.tmp]`,
-/// and the `.modelseal-XXXXXX[.tmp]` / `.modelseal-open-XXXXXX` names of releases before 0.2)
-/// produced it.
-fn kind_of(name: &str) -> Option<(bool, &'static str)> {
+/// The kind of temporary `name` is, if this release's naming (`.NAME.modelseal-KIND-XXXXXX`, with
+/// `.tmp` after a file's) produced it: `(is_dir, holds, NAME)`.
+fn kind_of(name: &str) -> Option<(bool, &'static str, &str)> {
     const MARK: &str = ".modelseal-";
-    if !name.starts_with('.') {
-        return None;
-    }
     let at = name.rfind(MARK)?;
-    // Either the whole name is `.modelseal-…` (older releases) or it is `.NAME.modelseal-…`.
-    if at != 0 && at < 2 {
+    if !name.starts_with('.') || at < 2 {
         return None;
     }
     let rest = &name[at + MARK.len()..];
@@ -198,16 +287,12 @@ fn kind_of(name: &str) -> Option<(bool, &'static str)> {
             let r = if is_dir {
                 Some(r)
             } else {
-                r.strip_suffix(".tmp").or(Some(r))
+                r.strip_suffix(".tmp")
             };
             if r.is_some_and(random) {
-                return Some((is_dir, holds));
+                return Some((is_dir, holds, &name[1..at]));
             }
         }
-    }
-    // Releases before 0.2: `.modelseal-XXXXXX.tmp` (seal) and `.modelseal-XXXXXX` (trust writes).
-    if at == 0 && random(rest.strip_suffix(".tmp").unwrap_or(rest)) {
-        return Some((false, "a partial archive or trust file of an older release"));
     }
     None
 }
@@ -224,64 +309,70 @@ fn size_of(p: &Path) -> u64 {
 }
 
 /// The temporaries of modelseal's naming directly in `dir`, each with an open handle on it. A
-/// link, or an entry of the wrong type for its name, is not one of ours and is left out.
+/// link, or an entry of the wrong type for its name, is not one of ours and is left out; so is an
+/// entry this user cannot open (another user's, which this user could not remove either).
 fn probe(dir: &Path) -> Result<Vec<(Temporary, File)>> {
     let entries = std::fs::read_dir(dir).context(|| format!("reading {}", dir.display()))?;
     let mut found = Vec::new();
     for e in entries {
         let e = e.context(|| format!("reading {}", dir.display()))?;
-        let Some((is_dir, holds)) = e.file_name().to_str().and_then(kind_of) else {
+        let file_name = e.file_name();
+        let Some((is_dir, holds, name)) = file_name.to_str().and_then(kind_of) else {
             continue;
         };
         let path = e.path();
         let Ok(meta) = std::fs::symlink_metadata(&path) else {
             continue;
         };
-        if if is_dir {
-            !meta.is_dir()
-        } else {
-            !meta.is_file()
-        } {
+        if (is_dir && !meta.is_dir()) || (!is_dir && !meta.is_file()) {
             continue;
         }
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            // Gone meanwhile, or another user's (which this user could not remove either).
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
-                ) =>
-            {
-                continue
-            }
-            Err(e) => return Err(crate::Error::io(format!("opening {}", path.display()), e)),
+        let Ok(file) = File::open(&path) else {
+            continue;
         };
         // The entry may have been swapped for a link between the check and the open: then the
         // handle is of something else, and the entry is left alone.
         if !same_file(&meta, &file) {
             continue;
         }
-        let in_use = match file.try_lock() {
+        let held = match file.try_lock() {
             Ok(()) => false,
             Err(std::fs::TryLockError::WouldBlock) => true,
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(crate::Error::io(format!("locking {}", path.display()), e))
-            }
+            Err(std::fs::TryLockError::Error(_)) => continue,
         };
+        let recent = [meta.modified(), changed(&meta)]
+            .into_iter()
+            .flatten()
+            .any(|t| t.elapsed().map_or(true, |age| age < CLEAN_GRACE));
+        // A backup whose name kept all of its output's name can go back there.
+        let restore_to =
+            (holds == KINDS[4].2 && name.len() < MAX_NAME_IN_TEMP).then(|| dir.join(name));
         found.push((
             Temporary {
                 bytes: size_of(&path),
                 path,
                 holds,
                 is_dir,
-                in_use,
+                in_use: held || recent,
+                restore_to,
             },
             file,
         ));
     }
     found.sort_by(|a, b| a.0.path.cmp(&b.0.path));
     Ok(found)
+}
+
+/// The status-change time, which no user can set back (unlike the modification time).
+fn changed(meta: &std::fs::Metadata) -> std::io::Result<std::time::SystemTime> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let secs = u64::try_from(meta.ctime()).unwrap_or(0);
+        Ok(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+    }
+    #[cfg(not(unix))]
+    meta.modified()
 }
 
 fn same_file(meta: &std::fs::Metadata, file: &File) -> bool {
@@ -303,36 +394,60 @@ pub fn find_temporaries(dir: &Path) -> Result<Vec<Temporary>> {
     Ok(probe(dir)?.into_iter().map(|(t, _)| t).collect())
 }
 
-/// Removes the stale temporaries of modelseal's naming in each of `dirs` (those whose lock no
-/// running modelseal holds; see [`temp_file_beside`]), or with `dry_run` only lists them. The
-/// lock is held while removing. Directories go with everything in them; links inside are
-/// removed, never followed.
+/// Removes the stale temporaries of modelseal's naming directly in each of `dirs`, or with
+/// `dry_run` only lists them. Stale means no running process holds its lock and it is older than
+/// [`CLEAN_GRACE`]; the lock is held while removing. Directories go with everything in them;
+/// links inside are removed, never followed. A previous output that an interrupted
+/// `open --force` had moved aside, with nothing now at its path, is put back rather than removed.
+/// An entry that cannot be removed is reported in [`Cleaned::failed`] and the rest go on; a
+/// directory that cannot be read is an error before anything is removed.
 pub fn clean(dirs: &[PathBuf], dry_run: bool) -> Result<Cleaned> {
-    let mut out = Cleaned::default();
+    let mut found = Vec::new();
     for dir in dirs {
-        for (t, _lock) in probe(dir)? {
-            if t.in_use {
-                out.in_use.push(t);
-                continue;
-            }
-            if !dry_run {
-                let removed = if t.is_dir {
-                    std::fs::remove_dir_all(&t.path)
+        found.extend(probe(dir)?);
+    }
+    let mut out = Cleaned::default();
+    for (t, _lock) in found {
+        if t.in_use {
+            out.in_use.push(t);
+            continue;
+        }
+        if let Some(to) = t
+            .restore_to
+            .clone()
+            .filter(|to| to.symlink_metadata().is_err())
+        {
+            let moved = t.path.join("old");
+            if moved.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+                let restored = if dry_run {
+                    Ok(())
                 } else {
-                    std::fs::remove_file(&t.path)
+                    std::fs::rename(&moved, &to).and_then(|()| std::fs::remove_dir(&t.path))
                 };
-                match removed {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                match restored {
+                    Ok(()) => out.restored.push((t, to)),
                     Err(e) => {
-                        return Err(crate::Error::io(
-                            format!("removing {}", t.path.display()),
-                            e,
-                        ))
+                        let e = Error::io(format!("restoring {}", to.display()), e);
+                        out.failed.push((t, e));
                     }
                 }
+                continue;
             }
-            out.removed.push(t);
+        }
+        let removed = if dry_run {
+            Ok(())
+        } else if t.is_dir {
+            std::fs::remove_dir_all(&t.path)
+        } else {
+            std::fs::remove_file(&t.path)
+        };
+        match removed {
+            Ok(()) => out.removed.push(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                let e = Error::io(format!("removing {}", t.path.display()), e);
+                out.failed.push((t, e));
+            }
         }
     }
     Ok(out)
@@ -351,14 +466,17 @@ mod tests {
             (".out.modelseal-open-a1B2c3", true),
             (".out.modelseal-old-a1B2c3", true),
             (".with.dots.modelseal-open-zzzzzz", true),
-            (".modelseal-open-a1B2c3", true),
-            (".modelseal-a1B2c3.tmp", false),
-            (".modelseal-a1B2c3", false),
         ] {
             assert_eq!(kind_of(name).map(|k| k.0), Some(is_dir), "{name}");
         }
         for name in [
             "m.mseal",
+            ".modelseal-open-a1B2c3",
+            ".modelseal-a1B2c3.tmp",
+            ".modelseal-config",
+            ".modelseal-backup.tmp",
+            ".x.modelseal-seal-abcdef",
+            ".notes.modelseal-write-README",
             "out.modelseal-open-a1B2c3",
             ".out.modelseal-open-a1B2c",
             ".out.modelseal-open-a1B2c3d",

@@ -797,7 +797,9 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+    /// An I/O error with what was being done (a typed error that travelled through `std::io` is
+    /// returned as itself).
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         // Errors raised inside our own readers travel through `std::io` as a boxed `Error`;
         // unwrap them so the caller sees the typed refusal, not an I/O error.
         match source.get_ref().and_then(|e| e.downcast_ref::<Boxed>()) {

@@ -124,7 +124,7 @@ pub fn open(data: &[u8]) {
     let mut trust = TrustStore::new();
     trust.add(author.public());
     let opts = ReadOptions {
-        now: 1_800_000_000,
+        now: Some(1_800_000_000),
         ..ReadOptions::new(&trust)
     };
     let _ = open::open_reader_to_memory(data, Decryption::Identity(&reader), &opts, 64 << 20);

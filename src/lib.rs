@@ -19,7 +19,7 @@
 //!     version: semver::Version::new(1, 0, 0),
 //!     description: String::new(),
 //!     metadata: Default::default(),
-//!     created: modelseal::now(),
+//!     created: modelseal::time::now()?,
 //!     expires: None,
 //!     compression: seal::CompressionChoice::Auto,
 //!     details: Default::default(),
@@ -51,6 +51,7 @@ pub mod open;
 pub mod seal;
 pub mod state;
 mod stored;
+pub mod time;
 pub mod trust;
 pub mod verify;
 
@@ -72,14 +73,6 @@ pub(crate) const FUZZING: bool = cfg!(fuzzing);
 
 /// This build's version, recorded in every manifest.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// The current time as Unix seconds.
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 /// What a file system entry is, for messages: `a regular file`, `a directory`, `a FIFO`...
 pub(crate) fn fs_kind(meta: &std::fs::Metadata) -> &'static str {

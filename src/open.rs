@@ -41,8 +41,10 @@ pub struct ReadOptions<'a> {
     pub trust: &'a TrustStore,
     /// Bounds on everything read.
     pub limits: Limits,
-    /// The current time, Unix seconds: injectable so expiry is testable without sleeping.
-    pub now: u64,
+    /// The time to check expiry against, Unix seconds; `None` reads the system clock when the
+    /// check runs (a clock before 1970 is then an error, never an expiry check that passes).
+    /// Injectable so that expiry is testable without sleeping.
+    pub now: Option<u64>,
     /// Anti-rollback state to check and update; `None` opts out.
     pub state: Option<&'a RollbackState>,
     /// Refuse archives whose model version is below this.
@@ -55,10 +57,15 @@ impl<'a> ReadOptions<'a> {
         ReadOptions {
             trust,
             limits: Limits::default(),
-            now: crate::now(),
+            now: None,
             state: None,
             min_version: None,
         }
+    }
+
+    /// The time to check expiry against.
+    fn now(&self) -> Result<u64> {
+        self.now.map_or_else(crate::time::now, Ok)
     }
 
     /// The version and state checks that need only the verified header; `record` also records the
@@ -453,7 +460,7 @@ impl EntrySink for Discard {
 /// payload's structure and its digest (FORMAT.md §7: steps 1-6, 9 and 12).
 pub fn verify_reader<R: Read + Send>(mut input: R, opts: &ReadOptions<'_>) -> Result<Report> {
     let unverified = read_header(&mut input, &opts.limits)?;
-    let header = unverified.verify(opts.trust, opts.now)?;
+    let header = unverified.verify(opts.trust, opts.now()?)?;
     opts.policy(&header, false)?;
     process_payload(&header, None, &mut input, &opts.limits, &mut Discard)?;
     opts.policy(&header, true)?;
@@ -471,7 +478,7 @@ pub fn verify_decrypted<R: Read + Send>(
     opts: &ReadOptions<'_>,
 ) -> Result<Report> {
     let unverified = read_header(&mut input, &opts.limits)?;
-    let header = unverified.verify(opts.trust, opts.now)?;
+    let header = unverified.verify(opts.trust, opts.now()?)?;
     opts.policy(&header, false)?;
     let manifest = process_payload(&header, Some(key), &mut input, &opts.limits, &mut Discard)?;
     opts.policy(&header, true)?;
@@ -589,7 +596,7 @@ pub fn open_reader_checked<R: Read + Send>(
 ) -> Result<Report> {
     refuse_output(out_dir, output)?;
     let unverified = read_header(&mut input, &opts.limits)?;
-    let header = unverified.verify(opts.trust, opts.now)?;
+    let header = unverified.verify(opts.trust, opts.now()?)?;
     opts.policy(&header, false)?;
     // Decrypted plaintext lives here (mode 0700) until every check passed: removed if the run is
     // interrupted, and locked so that `modelseal clean` leaves it alone while this process runs.
@@ -651,6 +658,8 @@ fn commit_dir(tmp: tempfile::TempDir, out_dir: &Path, force: bool) -> Result<()>
         let backup_path = backup.path().join("old");
         std::fs::rename(out_dir, &backup_path)
             .context(|| format!("moving aside {}", out_dir.display()))?;
+        // Interrupted from here on, the previous output goes back in place, never lost.
+        let _restore = crate::cleanup::track_restore(&backup_path, out_dir);
         let tmp_path = tmp.keep();
         if let Err(e) = std::fs::rename(&tmp_path, out_dir) {
             let _ = std::fs::rename(&backup_path, out_dir);
@@ -685,7 +694,7 @@ pub fn open_reader_to_memory<R: Read + Send>(
     max_bytes: u64,
 ) -> Result<(Report, OpenedFiles)> {
     let unverified = read_header(&mut input, &opts.limits)?;
-    let header = unverified.verify(opts.trust, opts.now)?;
+    let header = unverified.verify(opts.trust, opts.now()?)?;
     opts.policy(&header, false)?;
     let mut sink = MemorySink {
         files: Vec::new(),

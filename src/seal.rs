@@ -552,7 +552,7 @@ fn seal_to_writer_inner<W: Write + Seek + Read + Send>(
     if let Some(exp) = opts.expires {
         if exp <= opts.created {
             return Err(UsageError::InvalidTime {
-                value: crate::verify::rfc3339(exp),
+                value: crate::time::rfc3339(exp),
                 detail: "expiry is not after the creation time".into(),
             }
             .into());

@@ -12,6 +12,7 @@ use crate::error::{Error, FormatError, IoContext, Result, TrustError, VerifyErro
 use crate::format::{self, Header, SignatureEntry, PREFIX_LEN, SIGNATURE_ENTRY_LEN};
 use crate::keys::KeyId;
 use crate::limits::Limits;
+use crate::time::rfc3339;
 use crate::trust::TrustStore;
 
 /// A value whose signature verified against a trusted key.
@@ -200,20 +201,6 @@ impl UnverifiedHeader {
             signer,
             cosigners,
         })
-    }
-}
-
-/// Formats Unix seconds as RFC 3339 UTC.
-pub fn rfc3339(secs: u64) -> String {
-    // humantime panics on years past 9999; archives never carry such times (they are refused at
-    // seal and at parse), but a printer must not panic whatever it is given.
-    if secs > crate::limits::MAX_TIME {
-        return format!("@{secs}");
-    }
-    let t = std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(secs));
-    match t {
-        Some(t) => humantime::format_rfc3339_seconds(t).to_string(),
-        None => format!("@{secs}"),
     }
 }
 

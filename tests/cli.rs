@@ -1196,3 +1196,105 @@ fn common_bytes(len: usize) -> Vec<u8> {
         })
         .collect()
 }
+
+#[test]
+fn a_duration_expiry_counts_from_the_creation_time() {
+    // The same instant as `expires=timedelta(days=90)` in Python (python/tests/test_modelseal.py).
+    let d = keys_dir();
+    ms(d.path())
+        .env("SOURCE_DATE_EPOCH", "1800000000")
+        .args(SEAL_M_FOR_BOB)
+        .args(["--expires", "90d", "-o", "t.mseal", "m.bin"])
+        .assert()
+        .success();
+    let o = run(d.path(), &["inspect", "--json", "t.mseal"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(v["created"], "2027-01-15T08:00:00Z", "{v}");
+    assert_eq!(v["expires"], "2027-04-15T08:00:00Z", "{v}");
+}
+
+/// The binary as a plain `std::process::Command` (for redirections assert_cmd does not offer).
+fn std_cmd(dir: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("modelseal"));
+    c.current_dir(dir)
+        .env_remove("MODELSEAL_TRUST")
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env("XDG_STATE_HOME", dir.join(".state"))
+        .env("XDG_CONFIG_HOME", dir.join(".config"));
+    c
+}
+
+#[test]
+fn a_stdout_that_cannot_be_written_is_two_lines_and_a_lost_stderr_is_no_panic() {
+    let d = sealed_dir();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let o = std_cmd(d.path())
+        .args(["verify", "--no-state", "-t", "alice.pub", "t.mseal"])
+        .stdout(full.try_clone().unwrap())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert_eq!(err.lines().count(), 2, "{err}");
+    assert!(
+        err.starts_with("error: writing to standard output: "),
+        "{err}"
+    );
+    assert!(err.contains("hint: free some space"), "{err}");
+
+    // seal -o - prints its summary to stderr: a stderr nobody can write changes nothing.
+    let o = std_cmd(d.path())
+        .args(SEAL_M_FOR_BOB)
+        .args(["-o", "-", "m.bin"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(full)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(o.stdout.starts_with(b"MSEAL"));
+}
+
+#[test]
+fn an_output_name_near_the_file_name_limit_is_sealed_and_opened() {
+    let d = keys_dir();
+    let long = format!("{}.mseal", "a".repeat(240));
+    ms(d.path())
+        .args(SEAL_M_FOR_BOB)
+        .args(["-o", &long, "m.bin"])
+        .assert()
+        .success();
+    let out = "b".repeat(250);
+    ms(d.path())
+        .args([
+            "open",
+            "--no-state",
+            "-t",
+            "alice.pub",
+            "-i",
+            "bob.key",
+            "-o",
+            &out,
+            &long,
+        ])
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read(d.path().join(&out).join("m.bin")).unwrap(),
+        b"model"
+    );
+}
+
+#[test]
+fn error_lines_escape_control_characters_of_the_names_they_quote() {
+    let d = keys_dir();
+    let o = run(d.path(), &["inspect", "no\x1b[2Jsuch\nfile"]);
+    assert_eq!(o.code, 2);
+    assert_eq!(o.stderr.lines().count(), 2, "{}", o.stderr);
+    assert!(!o.stderr.contains('\x1b'), "{:?}", o.stderr);
+    assert!(o.stderr.contains("no\\u{1b}[2Jsuch\\nfile"), "{}", o.stderr);
+}

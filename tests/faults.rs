@@ -220,6 +220,17 @@ fn clean_removes_what_a_killed_run_left_and_never_what_a_running_one_holds() {
     std::fs::write(dir.join("x.modelseal-seal-cccccc.tmp"), b"x").unwrap();
     let mut decoys = temporaries(dir);
     decoys.sort();
+    // What an open --force killed between its two renames leaves: the previous output moved
+    // aside, with nothing at its path (put back), or with the new output there (removed).
+    for (name, output_there) in [("prev", false), ("done", true)] {
+        let old = dir.join(format!(".{name}.modelseal-old-QwErTy/old"));
+        std::fs::create_dir_all(&old).unwrap();
+        std::fs::write(old.join("weights.bin"), b"previous").unwrap();
+        if output_there {
+            std::fs::create_dir(dir.join(name)).unwrap();
+        }
+    }
+    let backups = [".done.modelseal-old-QwErTy", ".prev.modelseal-old-QwErTy"];
 
     let open = [
         "open",
@@ -233,20 +244,25 @@ fn clean_removes_what_a_killed_run_left_and_never_what_a_running_one_holds() {
         "t.mseal",
     ];
     for (args, leaves) in [(&SEAL[..], "t2.mseal"), (&open[..], "out")] {
+        let first = args[0] == "seal";
         let args: Vec<&str> = args
             .iter()
             .map(|a| {
-                if *a == "t.mseal" && args[0] == "seal" {
+                if *a == "t.mseal" && first {
                     "t2.mseal"
                 } else {
                     a
                 }
             })
             .collect();
-        let mut child = stopped_with_a_temporary(dir, &args, &decoys);
+        let mut known = decoys.clone();
+        if first {
+            known.extend(backups.iter().map(|b| b.to_string()));
+        }
+        let mut child = stopped_with_a_temporary(dir, &args, &known);
         let left: Vec<String> = temporaries(dir)
             .into_iter()
-            .filter(|n| !decoys.contains(n))
+            .filter(|n| !known.contains(n))
             .collect();
         assert_eq!(left.len(), 1, "{left:?}");
         let temp = dir.join(&left[0]);
@@ -254,11 +270,8 @@ fn clean_removes_what_a_killed_run_left_and_never_what_a_running_one_holds() {
         // While its process lives (stopped, holding the lock), it is not stale.
         let said = clean(dir, &[]);
         assert!(
-            said.contains(&format!("kept ./{}: a running modelseal holds it", left[0])),
-            "{said}"
-        );
-        assert!(
-            said.ends_with("removed 0 stale temporaries (0 bytes)\n"),
+            said.contains(&format!("kept ./{}", left[0]))
+                && said.contains(": a running modelseal holds it"),
             "{said}"
         );
         assert!(temp.exists());
@@ -271,18 +284,43 @@ fn clean_removes_what_a_killed_run_left_and_never_what_a_running_one_holds() {
             "SIGKILL cannot be caught: the temporary stays"
         );
         assert!(!dir.join(leaves).exists(), "no final path is ever partial");
+        // Younger than the grace period, it is kept: it could be one not locked yet.
+        std::thread::sleep(Duration::from_millis(5500));
 
         let said = clean(dir, &["--dry-run"]);
         assert!(
             said.contains(&format!("would remove ./{}", left[0])),
             "{said}"
         );
-        assert!(said.contains("would remove 1 stale temporary ("), "{said}");
+        if first {
+            assert!(
+                said.contains("would put back ./.prev.modelseal-old-QwErTy/ as ./prev"),
+                "{said}"
+            );
+            assert!(
+                said.contains("would remove ./.done.modelseal-old-QwErTy/ (8 bytes"),
+                "{said}"
+            );
+        } else {
+            assert!(said.contains("would remove 1 stale temporary ("), "{said}");
+        }
         assert!(temp.exists(), "--dry-run removes nothing");
 
         let said = clean(dir, &[]);
         assert!(said.contains(&format!("removed ./{}", left[0])), "{said}");
-        assert!(said.contains("removed 1 stale temporary ("), "{said}");
+        if first {
+            assert!(
+                said.contains("put back ./.prev.modelseal-old-QwErTy/ as ./prev"),
+                "{said}"
+            );
+            assert!(said.contains("removed 2 stale temporaries ("), "{said}");
+            assert_eq!(
+                std::fs::read(dir.join("prev/weights.bin")).unwrap(),
+                b"previous"
+            );
+        } else {
+            assert!(said.contains("removed 1 stale temporary ("), "{said}");
+        }
         assert!(!temp.exists());
         let mut now = temporaries(dir);
         now.sort();

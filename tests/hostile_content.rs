@@ -515,7 +515,7 @@ fn entry_count_and_path_length_above_the_limits() {
     // The same archive under a reader with a 100-byte path limit.
     let trust = w.trust();
     let mut opts = modelseal::open::ReadOptions::new(&trust);
-    opts.now = CREATED + 1;
+    opts.now = Some(CREATED + 1);
     opts.limits.max_path_bytes = 100;
     let e = modelseal::open::open_reader_to_memory(
         &a[..],

@@ -305,7 +305,7 @@ fn load<M: serde::de::DeserializeOwned>(
 ) -> Result<(M, modelseal::format::manifest::Manifest), Error> {
     let trust = w.trust();
     let mut opts = ReadOptions::new(&trust);
-    opts.now = CREATED + 1;
+    opts.now = Some(CREATED + 1);
     models::open_model::<M, _>(
         archive,
         Decryption::Identity(&w.reader),
@@ -377,7 +377,7 @@ fn open_expect_refuses_a_model_made_for_another_runtime() {
     std::fs::write(&file, &a).unwrap();
     let trust = w.trust();
     let mut opts = ReadOptions::new(&trust);
-    opts.now = CREATED + 1;
+    opts.now = Some(CREATED + 1);
     let open = |expect: Vec<(String, String)>| {
         let checks = modelseal::open::ModelChecks {
             allow_globals: None,

@@ -53,7 +53,7 @@ fn a_symlink_planted_in_the_output_never_redirects_a_write() {
     std::os::unix::fs::symlink(w.path("elsewhere"), w.path("out2")).unwrap();
     let trust = w.trust();
     let mut opts = ReadOptions::new(&trust);
-    opts.now = CREATED + 1;
+    opts.now = Some(CREATED + 1);
     open::open_file(
         &archive,
         Decryption::Identity(&w.reader),
@@ -112,7 +112,7 @@ fn open_reads_each_archive_byte_once_through_one_handle() {
     let a = std::fs::read(w.seal_for_reader(&[input], "m.mseal")).unwrap();
     let trust = w.trust();
     let mut opts = ReadOptions::new(&trust);
-    opts.now = CREATED + 1;
+    opts.now = Some(CREATED + 1);
     let mut r = Counting { data: &a, pos: 0 };
     open::open_reader_to_memory(&mut r, Decryption::Identity(&w.reader), &opts, 1 << 20).unwrap();
     assert_eq!(r.pos, a.len());

@@ -106,7 +106,7 @@ fn several_recipients_each_open_and_others_cannot() {
     );
     let trust = w.trust();
     let mut opts = ReadOptions::new(&trust);
-    opts.now = CREATED + 1;
+    opts.now = Some(CREATED + 1);
     for (i, key) in [
         Decryption::Identity(&w.reader),
         Decryption::Identity(&second),

@@ -89,7 +89,7 @@ fn signature_block_count_duplicates_and_cosigners() {
     let mut trust = w.trust();
     trust.add(cosigner.public());
     let mut opts = modelseal::open::ReadOptions::new(&trust);
-    opts.now = CREATED + 1;
+    opts.now = Some(CREATED + 1);
     assert_refused!(
         modelseal::open::verify_reader(&bad_co[..], &opts).unwrap_err(),
         Error::Verify(VerifyError::BadSignature { .. })

@@ -283,7 +283,7 @@ fn a_manifest_that_lies_about_globals_is_caught_by_the_re_walk() {
     let file = w.write("lie.mseal", &a);
     let trust = w.trust();
     let opts = ReadOptions {
-        now: CREATED + 1,
+        now: Some(CREATED + 1),
         ..ReadOptions::new(&trust)
     };
     let before = listing(w.dir.path());
@@ -322,7 +322,7 @@ fn allow_globals_walks_protocol_0_and_1_pickles_and_unknown_files_too() {
     ];
     let trust = w.trust();
     let opts = ReadOptions {
-        now: CREATED + 1,
+        now: Some(CREATED + 1),
         ..ReadOptions::new(&trust)
     };
     for (name, data, refused) in cases {
@@ -387,7 +387,7 @@ fn allow_globals_refuses_wrapped_pickles_and_object_npy_and_releases_safe_format
     ];
     let trust = w.trust();
     let opts = ReadOptions {
-        now: CREATED + 1,
+        now: Some(CREATED + 1),
         ..ReadOptions::new(&trust)
     };
     for (name, data, refused) in cases {

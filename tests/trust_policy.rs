@@ -36,7 +36,7 @@ fn verify(
     state: Option<&RollbackState>,
 ) -> Result<open::Report, Error> {
     let opts = ReadOptions {
-        now: CREATED + 1,
+        now: Some(CREATED + 1),
         state,
         ..ReadOptions::new(trust)
     };
@@ -179,7 +179,7 @@ fn rollback_equivocation_and_minimum_version() {
     .unwrap();
     // --min-version refuses older archives even without state.
     let opts = ReadOptions {
-        now: CREATED + 1,
+        now: Some(CREATED + 1),
         min_version: Some(semver::Version::new(1, 2, 0)),
         ..ReadOptions::new(&trust)
     };

@@ -63,7 +63,7 @@ fn expiry_is_checked_against_the_callers_clock() {
     let bytes = std::fs::read(&archive).unwrap();
     let trust = w.trust();
     let at = |now| ReadOptions {
-        now,
+        now: Some(now),
         ..ReadOptions::new(&trust)
     };
     assert!(open::verify_reader(&bytes[..], &at(CREATED + 99)).is_ok());

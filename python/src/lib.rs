@@ -20,7 +20,7 @@ use modelseal::models::GlobalPolicy;
 use modelseal::open::{self, Decryption, ReadOptions};
 use modelseal::seal::{self, Details, Input, OutputOptions, Recipient, SealOptions, Source};
 use modelseal::trust::TrustStore;
-use modelseal::verify::rfc3339;
+use modelseal::time::{rfc3339, Expiry};
 use modelseal::{models, Limits};
 
 /// Which Python exception a crate error becomes. `sealing` turns malformed caller input (a bad
@@ -146,20 +146,6 @@ fn load_trust(paths: &[PathBuf]) -> Result<TrustStore, Error> {
         store.add_path(p)?;
     }
     Ok(store)
-}
-
-/// `SOURCE_DATE_EPOCH` makes archives reproducible, as in the CLI.
-fn creation_time() -> Result<u64, Error> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) => v.trim().parse().map_err(|_| {
-            UsageError::InvalidTime {
-                value: v.clone(),
-                detail: "SOURCE_DATE_EPOCH must be Unix seconds".into(),
-            }
-            .into()
-        }),
-        Err(_) => Ok(modelseal::now()),
-    }
 }
 
 enum OpeningKey {
@@ -449,7 +435,7 @@ impl Buffer {
 #[pyfunction]
 #[pyo3(signature = (
     files, signing_key, recipients, shared_key, name, version, description, metadata, requires,
-    metrics, train_data, source, expires_unix, out_path, force, compression="auto"
+    metrics, train_data, source, expires_at, expires_after, out_path, force, compression="auto"
 ))]
 #[allow(clippy::too_many_arguments)]
 fn seal_bytes<'py>(
@@ -466,7 +452,8 @@ fn seal_bytes<'py>(
     metrics: BTreeMap<String, f64>,
     train_data: Option<PathBuf>,
     source: Option<PathBuf>,
-    expires_unix: Option<u64>,
+    expires_at: Option<u64>,
+    expires_after: Option<u64>,
     out_path: PathBuf,
     force: bool,
     compression: &str,
@@ -546,6 +533,14 @@ fn seal_bytes<'py>(
                 requires,
                 ..Details::default()
             };
+            let created = modelseal::time::creation_time()?;
+            let expires = match (expires_at, expires_after) {
+                (Some(t), _) => Some(Expiry::At(t)),
+                (None, Some(s)) => Some(Expiry::After(std::time::Duration::from_secs(s))),
+                (None, None) => None,
+            }
+            .map(|e| e.resolve(created))
+            .transpose()?;
             let opts = SealOptions {
                 signer: &signer,
                 recipients: to,
@@ -553,8 +548,8 @@ fn seal_bytes<'py>(
                 version: modelseal::format::manifest::parse_version(&version)?,
                 description,
                 metadata,
-                created: creation_time()?,
-                expires: expires_unix,
+                created,
+                expires,
                 compression,
                 details,
                 limits,

@@ -85,7 +85,7 @@ def seal_raw(keys: Keys, data: bytes, path, requires=None):
     return native.seal_bytes(
         [(modelseal.MODEL_FILE, data)], keys.key("alice"), [keys.pub("bob")], None, "raw-model",
         "1.0.0", "", {}, requires if requires is not None else modelseal._running_requires(), {},
-        None, None, None, str(path), False,
+        None, None, None, None, str(path), False,
     )
 
 
@@ -558,3 +558,15 @@ def test_a_protocol_0_or_1_booby_trap_never_runs(keys, tmp_path, protocol):
         open_as_bob(keys, archive)
     assert isinstance(e.value, (modelseal.DisallowedGlobalError, modelseal.UnsafeContentError))
     assert not target.exists()
+
+
+def test_a_timedelta_expiry_counts_from_the_creation_time_as_the_cli_does(keys, tree, tmp_path, monkeypatch):
+    # The CLI's `--expires 90d` under SOURCE_DATE_EPOCH gives the same instant
+    # (tests/versions_and_expiry.rs); both are resolved by modelseal::time::Expiry.
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1800000000")
+    report = seal(keys, tree, tmp_path / "m.mseal", expires=dt.timedelta(days=90))
+    assert report["created"] == "2027-01-15T08:00:00Z"
+    assert report["expires"] == "2027-04-15T08:00:00Z"
+    with pytest.raises(ValueError, match="not after the creation time"):
+        seal(keys, tree, tmp_path / "n.mseal", expires=dt.timedelta(days=-1))
+    assert not (tmp_path / "n.mseal").exists()

@@ -94,7 +94,7 @@ impl World {
     pub fn open_as_reader(&self, archive: &Path, out: &str) -> Result<open::Report, Error> {
         let trust = self.trust();
         let mut opts = ReadOptions::new(&trust);
-        opts.now = CREATED + 10;
+        opts.now = Some(CREATED + 10);
         open::open_file(
             archive,
             Decryption::Identity(&self.reader),
@@ -108,7 +108,7 @@ impl World {
     pub fn open_bytes(&self, archive: &[u8]) -> Result<(open::Report, open::OpenedFiles), Error> {
         let trust = self.trust();
         let mut opts = ReadOptions::new(&trust);
-        opts.now = CREATED + 10;
+        opts.now = Some(CREATED + 10);
         open::open_reader_to_memory(archive, Decryption::Identity(&self.reader), &opts, 1 << 30)
     }
 
@@ -116,7 +116,7 @@ impl World {
     pub fn verify_bytes(&self, archive: &[u8]) -> Result<open::Report, Error> {
         let trust = self.trust();
         let mut opts = ReadOptions::new(&trust);
-        opts.now = CREATED + 10;
+        opts.now = Some(CREATED + 10);
         open::verify_reader(archive, &opts)
     }
 
@@ -137,7 +137,7 @@ impl World {
         let before = listing(self.dir.path());
         let trust = self.trust();
         let opts = ReadOptions {
-            now: CREATED + 10,
+            now: Some(CREATED + 10),
             state,
             ..ReadOptions::new(&trust)
         };

@@ -179,17 +179,24 @@ def _running_requires() -> Dict[str, str]:
     return requires
 
 
-def _expiry(expires: Union[None, int, float, _dt.datetime, _dt.timedelta]) -> Optional[int]:
+def _expiry(
+    expires: Union[None, int, float, _dt.datetime, _dt.timedelta],
+) -> Tuple[Optional[int], Optional[int]]:
+    """``(at, after)``: an instant in Unix seconds, or seconds after the creation time, which the
+    library resolves (so ``SOURCE_DATE_EPOCH`` applies as it does to the CLI's ``--expires 90d``)."""
     if expires is None:
-        return None
+        return None, None
     if isinstance(expires, bool):
         raise TypeError("expires must be a datetime, a timedelta or Unix seconds, not a bool")
     if isinstance(expires, _dt.timedelta):
-        return int((_dt.datetime.now(_dt.timezone.utc) + expires).timestamp())
+        seconds = int(expires.total_seconds())
+        if seconds <= 0:
+            raise ValueError(f"expires={expires!r} is not after the creation time")
+        return None, seconds
     if isinstance(expires, _dt.datetime):
-        return int(expires.timestamp())
+        return max(int(expires.timestamp()), 0), None
     if isinstance(expires, (int, float)):
-        return int(expires)
+        return max(int(expires), 0), None
     raise TypeError(
         f"expires must be a datetime, a timedelta or Unix seconds, not {type(expires).__name__}"
     )
@@ -287,7 +294,7 @@ def dump(
         if not isinstance(k, str) or isinstance(v, bool) or not isinstance(v, (int, float)):
             raise TypeError(f"metrics must map str to float; got {k!r}: {v!r}")
         scores[k] = float(v)
-    expires_unix = _expiry(expires)
+    expires_at, expires_after = _expiry(expires)
 
     # joblib writes into a Rust-owned buffer that seal_bytes takes over without a copy.
     buf = _native.Buffer()
@@ -305,7 +312,8 @@ def dump(
         scores,
         os.fspath(train_data) if train_data is not None else None,
         os.fspath(source) if source is not None else None,
-        expires_unix,
+        expires_at,
+        expires_after,
         os.fspath(path),
         bool(force),
         compression=compress,

@@ -9,10 +9,20 @@ compile_error!("the modelseal binary must never be built with cfg(fuzzing): it d
 macro_rules! outln {
     ($($t:tt)*) => {{
         use std::io::Write as _;
-        if writeln!(std::io::stdout().lock(), $($t)*).is_err() {
-            std::process::exit(2);
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($t)*) {
+            crate::stdout_failed(e);
         }
     }};
+}
+
+/// Standard output cannot be written (closed pipe, full disk): the two lines every failure prints,
+/// then exit 2, an I/O error.
+fn stdout_failed(e: std::io::Error) -> ! {
+    let e = modelseal::Error::io("writing to standard output", e);
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "error: {e}");
+    let _ = writeln!(err, "hint: {}", e.hint());
+    std::process::exit(2);
 }
 
 mod demo;
@@ -437,8 +447,9 @@ fn main() -> ExitCode {
         Err(e) => {
             // Never panic, even with stderr closed.
             let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "error: {e}");
-            let _ = writeln!(err, "hint: {}", e.hint());
+            // Escaped: an error can quote a file name or an archive's text.
+            let _ = writeln!(err, "error: {}", render::esc(&e.to_string()));
+            let _ = writeln!(err, "hint: {}", render::esc(e.hint()));
             ExitCode::from(if e.is_refusal() { 1 } else { 2 })
         }
     }
@@ -514,8 +525,22 @@ fn run(cli: Cli) -> Result<(), Error> {
             } else {
                 dirs
             };
-            render::cleaned(&modelseal::cleanup::clean(&dirs, dry_run)?, dry_run);
-            Ok(())
+            let mut cleaned = modelseal::cleanup::clean(&dirs, dry_run)?;
+            render::cleaned(&cleaned, dry_run);
+            match cleaned.failed.len() {
+                0 => Ok(()),
+                1 => Err(cleaned.failed.remove(0).1),
+                n => {
+                    let (t, e) = cleaned.failed.remove(0);
+                    Err(match e {
+                        Error::Io { source, .. } => Error::io(
+                            format!("removing {} (and {} more)", t.path.display(), n - 1),
+                            source,
+                        ),
+                        e => e,
+                    })
+                }
+            }
         }
         Command::Keygen { output, shared } => keygen(&output, shared),
         // What sealing refuses is the caller's input (exit 2), never a damaged archive.
@@ -609,7 +634,8 @@ fn run(cli: Cli) -> Result<(), Error> {
                 .map(|e| models::parse_requirement(e))
                 .collect::<Result<Vec<_>, _>>()?;
             for prefix in allow_globals.iter().flatten().filter(|e| e.ends_with(".*")) {
-                eprintln!(
+                let _ = writeln!(
+                    std::io::stderr(),
                     "warning: --allow-globals {prefix} admits every name under that package, \
                      including functions that run processes or touch files"
                 );
@@ -799,25 +825,6 @@ fn load_trust(paths: &[PathBuf]) -> Result<TrustStore, Error> {
     Ok(store)
 }
 
-fn parse_expiry(value: &str, now: u64) -> Result<u64, Error> {
-    let invalid = |detail: String| {
-        Error::from(UsageError::InvalidTime {
-            value: value.into(),
-            detail,
-        })
-    };
-    if let Ok(t) = humantime::parse_rfc3339_weak(value) {
-        return t
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .map_err(|_| invalid("before 1970".into()));
-    }
-    let d = humantime::parse_duration(value)
-        .map_err(|e| invalid(format!("neither RFC 3339 nor a duration: {e}")))?;
-    now.checked_add(d.as_secs())
-        .ok_or_else(|| invalid("too far in the future".into()))
-}
-
 fn parse_meta(items: &[String]) -> Result<BTreeMap<String, String>, Error> {
     let mut out = BTreeMap::new();
     for item in items {
@@ -862,20 +869,6 @@ fn parse_metrics(path: &Path) -> Result<BTreeMap<String, f64>, Error> {
         .collect()
 }
 
-/// `SOURCE_DATE_EPOCH` makes archives reproducible (https://reproducible-builds.org/specs/source-date-epoch/).
-fn creation_time() -> Result<u64, Error> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) => v.trim().parse().map_err(|_| {
-            UsageError::InvalidTime {
-                value: v.clone(),
-                detail: "SOURCE_DATE_EPOCH must be Unix seconds".into(),
-            }
-            .into()
-        }),
-        Err(_) => Ok(modelseal::now()),
-    }
-}
-
 /// Keys, recipients and the manifest fields shared by `seal` and `train`.
 struct Sealing {
     signer: SecretKey,
@@ -896,7 +889,7 @@ impl SealingArgs {
     }
 
     fn load(&self) -> Result<Sealing, Error> {
-        let created = creation_time()?;
+        let created = modelseal::time::creation_time()?;
         let mut details = Details::default();
         if let Some(m) = &self.metrics {
             details.metrics = parse_metrics(m)?;
@@ -927,7 +920,7 @@ impl SealingArgs {
             expires: self
                 .expires
                 .as_deref()
-                .map(|e| parse_expiry(e, created))
+                .map(|e| modelseal::time::Expiry::parse(e)?.resolve(created))
                 .transpose()?,
             metadata: parse_meta(&self.meta)?,
             details,

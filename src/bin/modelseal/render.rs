@@ -2,13 +2,13 @@
 
 use std::path::Path;
 
-use modelseal::cleanup::Cleaned;
+use modelseal::cleanup::{Cleaned, Temporary};
 use modelseal::format::manifest::Manifest;
 use modelseal::format::{Header, Stanza};
 use modelseal::keys::SecretKey;
 use modelseal::open::Report;
 use modelseal::seal::SealSummary;
-use modelseal::verify::rfc3339;
+use modelseal::time::rfc3339;
 use serde_json::{json, Value};
 
 fn header_json(h: &Header) -> Value {
@@ -98,7 +98,7 @@ fn header_text(h: &Header) {
 /// An archive-derived string for a terminal: control characters (ESC, BEL, newlines...) are
 /// escaped, so a signer's metadata cannot move the cursor, recolour or rewrite what was printed
 /// before. JSON output keeps the exact value.
-fn esc(s: &str) -> std::borrow::Cow<'_, str> {
+pub fn esc(s: &str) -> std::borrow::Cow<'_, str> {
     if s.chars().any(char::is_control) {
         s.chars()
             .map(|c| {
@@ -289,35 +289,49 @@ pub fn sealed(s: &SealSummary, out: &Path, signer: &SecretKey) {
 /// One line of a command's report, on stdout, or on stderr when stdout carries the archive.
 pub fn say(to_stderr: bool, line: &str) {
     if to_stderr {
-        eprintln!("{line}");
+        use std::io::Write as _;
+        // Never panics: the archive is already out, and a summary nobody can read changes nothing.
+        let _ = writeln!(std::io::stderr(), "{line}");
     } else {
         outln!("{line}");
     }
 }
 
-/// What `clean` removed (or would) and what it kept.
+/// What `clean` removed (or would), put back and kept; failures come after, as the error.
 pub fn cleaned(c: &Cleaned, dry_run: bool) {
-    let verb = if dry_run { "would remove" } else { "removed" };
-    for t in &c.removed {
-        outln!(
-            "{verb} {}{} ({} bytes: {})",
+    let (remove, restore) = if dry_run {
+        ("would remove", "would put back")
+    } else {
+        ("removed", "put back")
+    };
+    let shown = |t: &Temporary| {
+        format!(
+            "{}{}",
             esc(&t.path.to_string_lossy()),
-            if t.is_dir { "/" } else { "" },
-            t.bytes,
-            t.holds
+            if t.is_dir { "/" } else { "" }
+        )
+    };
+    for t in &c.removed {
+        outln!("{remove} {} ({} bytes: {})", shown(t), t.bytes, t.holds);
+    }
+    for (t, to) in &c.restored {
+        outln!(
+            "{restore} {} as {} (the previous output of an interrupted open --force)",
+            shown(t),
+            esc(&to.to_string_lossy())
         );
     }
     for t in &c.in_use {
         outln!(
-            "kept {}: a running modelseal holds it",
-            esc(&t.path.to_string_lossy())
+            "kept {}: a running modelseal holds it, or made it less than {} s ago",
+            shown(t),
+            modelseal::cleanup::CLEAN_GRACE.as_secs()
         );
     }
     let bytes: u64 = c.removed.iter().map(|t| t.bytes).sum();
     let n = c.removed.len();
     outln!(
-        "{} {n} stale temporar{} ({bytes} bytes)",
-        if dry_run { "would remove" } else { "removed" },
+        "{remove} {n} stale temporar{} ({bytes} bytes)",
         if n == 1 { "y" } else { "ies" }
     );
 }
