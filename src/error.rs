@@ -435,6 +435,28 @@ pub enum TrustError {
         /// Its permission bits.
         mode: u32,
     },
+    /// A trust directory or file is owned by another user, who could rewrite it whatever its
+    /// mode.
+    #[error("{path} is owned by user {owner}, not by you (user {user}) or root; it is not used as a trust store")]
+    OwnedByOther {
+        /// The directory or file.
+        path: PathBuf,
+        /// Its owner's uid.
+        owner: u32,
+        /// The uid this process runs as.
+        user: u32,
+    },
+    /// A directory above the trust store may be written by group or others (and is not sticky),
+    /// so another user could replace the store.
+    #[error("{dir} (above the trust store {store}) is writable by group or others (mode {mode:03o}); the trust store is not used")]
+    UnsafeParent {
+        /// The trust store as given.
+        store: PathBuf,
+        /// The directory above it.
+        dir: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// The trust directory's policy file is malformed.
     #[error("{path}: invalid trust policy: {detail}")]
     BadPolicy {
@@ -915,8 +937,11 @@ impl Error {
             Error::Model(ModelError::RequirementMismatch { .. } | ModelError::RequirementMissing { .. }) => {
                 "use a runtime that matches the model's requirements, or a model built for yours"
             }
-            Error::Trust(TrustError::WritableByOthers { .. }) => {
+            Error::Trust(TrustError::WritableByOthers { .. } | TrustError::UnsafeParent { .. }) => {
                 "run `chmod go-w` on it (and check who else could have changed it)"
+            }
+            Error::Trust(TrustError::OwnedByOther { .. }) => {
+                "keep the trust store in files you own (`chown` it, or copy the keys you checked into your own directory)"
             }
             Error::Trust(TrustError::UntrustedForModel { .. }) => "this key may sign only the models its policy scope names; ask the right signer",
             Error::Trust(TrustError::TooFewSignatures { .. }) => "ask more trusted signers to co-sign with `modelseal sign --add`",

@@ -112,7 +112,13 @@ impl PublicKey {
 
     /// Reads a `.pub` file.
     pub fn read(path: &Path) -> Result<PublicKey> {
-        let text = read_bounded(path)?;
+        let file = std::fs::File::open(path).context(|| format!("opening {}", path.display()))?;
+        PublicKey::read_from(file, path)
+    }
+
+    /// Reads a `.pub` file from an open handle (`path` names it in errors).
+    pub fn read_from(file: std::fs::File, path: &Path) -> Result<PublicKey> {
+        let text = read_bounded_from(file, path)?;
         let line = single_key_line(&text, path)?;
         Ok(PublicKey::from_line(line, path)?)
     }
@@ -343,6 +349,10 @@ fn single_key_line<'a>(text: &'a str, origin: &Path) -> Result<&'a str, KeyError
 
 fn read_bounded(path: &Path) -> Result<Zeroizing<String>> {
     let file = std::fs::File::open(path).context(|| format!("opening {}", path.display()))?;
+    read_bounded_from(file, path)
+}
+
+fn read_bounded_from(file: std::fs::File, path: &Path) -> Result<Zeroizing<String>> {
     let mut buf = Zeroizing::new(Vec::new());
     file.take(MAX_KEY_FILE_BYTES + 1)
         .read_to_end(&mut buf)

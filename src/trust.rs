@@ -113,18 +113,17 @@ impl TrustStore {
     /// Adds a `.pub` file, or every `*.pub` file in a directory (not recursing, not following
     /// symlinked entries) together with the directory's `policy.toml` if present.
     pub fn add_path(&mut self, path: &Path) -> Result<()> {
+        refuse_unsafe_parents(path)?;
         let meta = std::fs::metadata(path)
             .context(|| format!("reading trust store {}", path.display()))?;
-        refuse_writable_by_others(path, &meta)?;
         if !meta.is_dir() {
-            self.add(PublicKey::read(path)?);
+            self.add(read_trusted_key(path)?);
             return Ok(());
         }
+        refuse_writable_by_others(path, &meta)?;
         let mut by_file: BTreeMap<String, KeyId> = BTreeMap::new();
         for p in list_pub_files(path)? {
-            let m = std::fs::metadata(&p).context(|| format!("reading {}", p.display()))?;
-            refuse_writable_by_others(&p, &m)?;
-            let key = PublicKey::read(&p)?;
+            let key = read_trusted_key(&p)?;
             if let Some(name) = p.file_name().and_then(|n| n.to_str()) {
                 by_file.insert(name.to_owned(), key.key_id());
             }
@@ -134,8 +133,7 @@ impl TrustStore {
             return Err(KeyError::EmptyTrustStore { path: path.into() }.into());
         }
         let policy_path = path.join(POLICY_FILE);
-        if let Ok(m) = std::fs::metadata(&policy_path) {
-            refuse_writable_by_others(&policy_path, &m)?;
+        if policy_path.symlink_metadata().is_ok() {
             self.load_policy(&policy_path, &by_file)?;
         }
         Ok(())
@@ -238,6 +236,10 @@ impl TrustStore {
 fn read_policy(path: &Path) -> Result<String> {
     use std::io::Read;
     let f = std::fs::File::open(path).context(|| format!("opening {}", path.display()))?;
+    let meta = f
+        .metadata()
+        .context(|| format!("reading {}", path.display()))?;
+    refuse_writable_by_others(path, &meta)?;
     let mut text = String::new();
     f.take(MAX_POLICY_BYTES + 1)
         .read_to_string(&mut text)
@@ -360,12 +362,14 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Refuses a trust directory or file that group or others may write (the mode bits, whoever
-/// runs: root is no exception), as ssh's StrictModes does for authorized_keys.
+/// Refuses a trust directory or file that someone else could change, as ssh's StrictModes does
+/// for authorized_keys: one group or others may write (the mode bits, whoever runs: root is no
+/// exception), or one owned by anyone but the user who runs and root. `meta` is of the handle that
+/// is then read, so the file checked is the file used.
 fn refuse_writable_by_others(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let mode = meta.permissions().mode() & 0o7777;
         if mode & 0o022 != 0 {
             return Err(TrustError::WritableByOthers {
@@ -374,10 +378,63 @@ fn refuse_writable_by_others(path: &Path, meta: &std::fs::Metadata) -> Result<()
             }
             .into());
         }
+        refuse_foreign_owner(path, meta.uid())?;
     }
     #[cfg(not(unix))]
     let _ = (path, meta);
     Ok(())
+}
+
+#[cfg(unix)]
+fn refuse_foreign_owner(path: &Path, uid: u32) -> Result<()> {
+    let me = rustix::process::geteuid().as_raw();
+    if uid != me && uid != 0 {
+        return Err(TrustError::OwnedByOther {
+            path: path.into(),
+            owner: uid,
+            user: me,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Refuses a trust path below a directory that someone else could change: each directory above
+/// it (after resolving links) must be owned by the user or root, and not writable by group or
+/// others unless sticky (as `/tmp` is: there, only an entry's owner may rename or remove it).
+fn refuse_unsafe_parents(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let full = std::fs::canonicalize(path)
+            .context(|| format!("reading trust store {}", path.display()))?;
+        for dir in full.ancestors().skip(1) {
+            let meta = std::fs::metadata(dir).context(|| format!("reading {}", dir.display()))?;
+            let mode = meta.permissions().mode() & 0o7777;
+            if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+                return Err(TrustError::UnsafeParent {
+                    store: path.into(),
+                    dir: dir.into(),
+                    mode,
+                }
+                .into());
+            }
+            refuse_foreign_owner(dir, meta.uid())?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// Reads a `.pub` file through one handle whose metadata is checked first.
+fn read_trusted_key(path: &Path) -> Result<PublicKey> {
+    let file = std::fs::File::open(path).context(|| format!("opening {}", path.display()))?;
+    let meta = file
+        .metadata()
+        .context(|| format!("reading {}", path.display()))?;
+    refuse_writable_by_others(path, &meta)?;
+    PublicKey::read_from(file, path)
 }
 
 #[cfg(test)]

@@ -589,6 +589,55 @@ fn a_trust_store_others_can_write_is_refused() {
     // A single .pub given directly is held to the same rule.
     set(&d.path().join("alice.pub"), 0o646);
     assert_eq!(verify("alice.pub").status.code(), Some(1));
+    set(&d.path().join("alice.pub"), 0o644);
+
+    // So is every directory above it (a link to it is resolved first): one others may write, not
+    // sticky, lets them swap the store. A sticky one (as /tmp) does not.
+    let shared = d.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::copy(d.path().join("alice.pub"), shared.join("alice.pub")).unwrap();
+    std::os::unix::fs::symlink(shared.join("alice.pub"), d.path().join("via-link.pub")).unwrap();
+    set(&shared, 0o1777);
+    assert!(verify("shared/alice.pub").status.success());
+    set(&shared, 0o777);
+    for t in ["shared/alice.pub", "via-link.pub"] {
+        let o = verify(t);
+        assert_eq!(o.status.code(), Some(1), "{t}");
+        let err = String::from_utf8(o.stderr).unwrap();
+        assert!(
+            err.contains("(above the trust store") && err.contains("mode 777"),
+            "{err}"
+        );
+        assert!(err.contains("hint: run `chmod go-w`"), "{err}");
+    }
+    set(&shared, 0o755);
+
+    // A store owned by another user (who could rewrite it whatever its mode) is refused.
+    if !is_root() {
+        println!("not root: cannot chown the trust store to another user; that case is not tested");
+        return;
+    }
+    std::os::unix::fs::chown(&trust, Some(65534), None).unwrap();
+    let o = verify("trust");
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(
+        err.contains("is owned by user 65534, not by you (user 0) or root"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: keep the trust store in files you own"),
+        "{err}"
+    );
+    std::os::unix::fs::chown(&trust, Some(0), None).unwrap();
+    std::os::unix::fs::chown(trust.join("alice.pub"), Some(65534), None).unwrap();
+    assert_eq!(verify("trust").status.code(), Some(1));
+}
+
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let probe = tempfile::NamedTempFile::new().unwrap();
+    std::fs::metadata(probe.path()).unwrap().uid() == 0
 }
 
 #[test]
