@@ -95,6 +95,7 @@ fn stages(c: &mut Criterion) {
                     Decryption::Identity(&reader),
                     &ReadOptions::new(&trust),
                     1 << 30,
+                    &modelseal::open::ModelChecks::default(),
                 )
                 .unwrap()
             })

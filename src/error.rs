@@ -746,6 +746,12 @@ pub enum UsageError {
         /// `input` or `output`.
         stream: &'static str,
     },
+    /// Both an identity and a shared key were given to open one archive.
+    #[error("two keys were given to open the archive: an identity and a shared key")]
+    TwoOpeningKeys,
+    /// Opening needs a key, and none was given.
+    #[error("no key to open the archive was given")]
+    NoOpeningKey,
     /// `-o -` given to a command whose output standard output cannot hold.
     #[error("this command writes {writes}, which standard output cannot hold")]
     NoStreamOutput {
@@ -904,6 +910,8 @@ impl Error {
             Error::Usage(UsageError::OutputNotReplaceable { .. }) => "choose another output path: --force never replaces a device, FIFO, socket, link or anything this command does not write",
             Error::Usage(UsageError::NoRecipients) => "add -r RECIPIENT.pub or --shared-key FILE",
             Error::Usage(UsageError::InputChanged { .. }) => "stop whatever is writing the input and seal again",
+            Error::Usage(UsageError::TwoOpeningKeys) => "give one: your identity (-i) or the shared key (--shared-key)",
+            Error::Usage(UsageError::NoOpeningKey) => "give your identity (-i IDENTITY.key) or a shared key (--shared-key FILE)",
             Error::Usage(UsageError::NoStreamOutput { .. }) => "give -o DIR (./- for a directory named -)",
             Error::Usage(UsageError::StreamIsTerminal { stream: "output" }) => "redirect the archive to a file or pipe it on (`... -o - > model.mseal`), or give -o FILE",
             Error::Usage(UsageError::StreamIsTerminal { .. }) => "pipe an archive in (`curl ... | modelseal verify -t KEY -`), or name the archive's file",

@@ -127,7 +127,13 @@ pub fn open(data: &[u8]) {
         now: Some(1_800_000_000),
         ..ReadOptions::new(&trust)
     };
-    let _ = open::open_reader_to_memory(data, Decryption::Identity(&reader), &opts, 64 << 20);
+    let _ = open::open_reader_to_memory(
+        data,
+        Decryption::Identity(&reader),
+        &opts,
+        64 << 20,
+        &open::ModelChecks::default(),
+    );
 }
 
 fn sample_header(tar_size: u64) -> Header {

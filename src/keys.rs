@@ -432,6 +432,34 @@ fn write_new_file(path: &Path, body: &[u8], mode: u32) -> Result<()> {
     Ok(())
 }
 
+/// The key that opens an archive: an identity (the recipient's secret key) or a shared key.
+pub enum OpeningKey {
+    /// A recipient's secret key (`-i`, `identity=`).
+    Identity(Box<SecretKey>),
+    /// A shared key (`--shared-key`, `shared_key=`).
+    Shared(SharedKey),
+}
+
+impl OpeningKey {
+    /// Reads the one key given: none is `Ok(None)` (verifying needs no key), both is
+    /// [`UsageError::TwoOpeningKeys`].
+    pub fn read(identity: Option<&Path>, shared: Option<&Path>) -> Result<Option<OpeningKey>> {
+        Ok(match (identity, shared) {
+            (Some(_), Some(_)) => return Err(crate::error::UsageError::TwoOpeningKeys.into()),
+            (Some(i), None) => Some(OpeningKey::Identity(Box::new(SecretKey::read(i)?))),
+            (None, Some(s)) => Some(OpeningKey::Shared(SharedKey::read(s)?)),
+            (None, None) => None,
+        })
+    }
+
+    /// [`OpeningKey::read`] where a key is needed (opening, loading):
+    /// [`UsageError::NoOpeningKey`] without one.
+    pub fn require(identity: Option<&Path>, shared: Option<&Path>) -> Result<OpeningKey> {
+        OpeningKey::read(identity, shared)?
+            .ok_or_else(|| crate::error::UsageError::NoOpeningKey.into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

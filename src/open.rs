@@ -34,6 +34,15 @@ pub enum Decryption<'a> {
     Shared(&'a SharedKey),
 }
 
+impl<'a> From<&'a crate::keys::OpeningKey> for Decryption<'a> {
+    fn from(k: &'a crate::keys::OpeningKey) -> Self {
+        match k {
+            crate::keys::OpeningKey::Identity(k) => Decryption::Identity(k),
+            crate::keys::OpeningKey::Shared(k) => Decryption::Shared(k),
+        }
+    }
+}
+
 /// Options for reading archives.
 #[derive(Clone, Debug)]
 pub struct ReadOptions<'a> {
@@ -684,7 +693,8 @@ fn commit_dir(tmp: tempfile::TempDir, out_dir: &Path, force: bool) -> Result<()>
     })
 }
 
-/// Opens an archive into memory: the same checks as [`open_file`], for small models. Files are
+/// Opens an archive into memory: the same checks as [`open_file_checked`], the model checks
+/// included, in the same order (all before acceptance is recorded, FORMAT.md §7). Files are
 /// returned only after every check passed; their total size is bounded by the signed tar size and
 /// `max_bytes`.
 pub fn open_reader_to_memory<R: Read + Send>(
@@ -692,6 +702,7 @@ pub fn open_reader_to_memory<R: Read + Send>(
     key: Decryption<'_>,
     opts: &ReadOptions<'_>,
     max_bytes: u64,
+    checks: &ModelChecks,
 ) -> Result<(Report, OpenedFiles)> {
     let unverified = read_header(&mut input, &opts.limits)?;
     let header = unverified.verify(opts.trust, opts.now()?)?;
@@ -701,6 +712,13 @@ pub fn open_reader_to_memory<R: Read + Send>(
         budget: max_bytes,
     };
     let manifest = process_payload(&header, Some(key), &mut input, &opts.limits, &mut sink)?;
+    if let Some(m) = &manifest {
+        crate::models::check_requirements(m, &checks.expect)?;
+        if let Some(allow) = &checks.allow_globals {
+            let policy = crate::models::resolve_globals(m, allow)?;
+            crate::models::check_globals_in_memory(m, &sink.files, &policy)?;
+        }
+    }
     opts.policy(&header, true)?;
     Ok((Report { header, manifest }, sink.files))
 }

@@ -52,6 +52,16 @@ impl RollbackState {
         RollbackState { path: path.into() }
     }
 
+    /// The state a command uses: none when `disabled` (`--no-state`, `no_state=True`), else the
+    /// file at `path`, else the per-user default. Anti-rollback is on unless turned off.
+    pub fn choose(path: Option<&Path>, disabled: bool) -> Option<RollbackState> {
+        match (path, disabled) {
+            (_, true) => None,
+            (Some(p), false) => Some(RollbackState::at(p)),
+            (None, false) => RollbackState::default_path().map(RollbackState::at),
+        }
+    }
+
     /// The per-user default: `<state dir>/modelseal/state.json` (`~/.local/state` on Linux).
     pub fn default_path() -> Option<PathBuf> {
         dirs::state_dir()

@@ -110,6 +110,23 @@ impl TrustStore {
         self.thresholds.push((patterns, signers));
     }
 
+    /// The trust store of a command: the `.pub` files and directories in `paths`, or, when there
+    /// are none, the default trust directory ([`default_dir`]: `MODELSEAL_TRUST`, else the
+    /// per-user one). No store at all is [`TrustError::NoTrustStore`], never an empty store.
+    pub fn load(paths: &[PathBuf]) -> Result<TrustStore> {
+        let mut store = TrustStore::new();
+        if paths.is_empty() {
+            match default_dir() {
+                Some(d) if d.exists() => store.add_path(&d)?,
+                _ => return Err(TrustError::NoTrustStore.into()),
+            }
+        }
+        for p in paths {
+            store.add_path(p)?;
+        }
+        Ok(store)
+    }
+
     /// Adds a `.pub` file, or every `*.pub` file in a directory (not recursing, not following
     /// symlinked entries) together with the directory's `policy.toml` if present.
     pub fn add_path(&mut self, path: &Path) -> Result<()> {

@@ -522,6 +522,7 @@ fn entry_count_and_path_length_above_the_limits() {
         modelseal::open::Decryption::Identity(&w.reader),
         &opts,
         1 << 20,
+        &modelseal::open::ModelChecks::default(),
     )
     .unwrap_err();
     assert_refused!(e, Error::Format(FormatError::UnsafePath { .. }));
@@ -548,6 +549,7 @@ fn entry_count_and_path_length_above_the_limits() {
         modelseal::open::Decryption::Identity(&w.reader),
         &opts,
         1 << 20,
+        &modelseal::open::ModelChecks::default(),
     )
     .unwrap_err();
     assert_refused!(e, Error::Format(FormatError::InvalidManifest { .. }));
@@ -561,6 +563,7 @@ fn entry_count_and_path_length_above_the_limits() {
         modelseal::open::Decryption::Identity(&w.reader),
         &opts,
         1 << 20,
+        &modelseal::open::ModelChecks::default(),
     )
     .unwrap_err();
     assert_refused!(e, Error::Content(ContentError::UnpackedTooLarge { .. }));

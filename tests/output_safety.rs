@@ -114,7 +114,14 @@ fn open_reads_each_archive_byte_once_through_one_handle() {
     let mut opts = ReadOptions::new(&trust);
     opts.now = Some(CREATED + 1);
     let mut r = Counting { data: &a, pos: 0 };
-    open::open_reader_to_memory(&mut r, Decryption::Identity(&w.reader), &opts, 1 << 20).unwrap();
+    open::open_reader_to_memory(
+        &mut r,
+        Decryption::Identity(&w.reader),
+        &opts,
+        1 << 20,
+        &modelseal::open::ModelChecks::default(),
+    )
+    .unwrap();
     assert_eq!(r.pos, a.len());
 }
 

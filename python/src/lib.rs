@@ -13,14 +13,15 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList};
 
 use modelseal::error::{Error, KeyError, ModelError, TrustError, UsageError, VerifyError};
-use modelseal::format::{Header, Stanza};
-use modelseal::keys::{PublicKey, SecretKey, SharedKey};
 use modelseal::format::manifest::{Manifest, ModelName, SafeRelPath};
+use modelseal::format::{Header, Stanza};
+use modelseal::keys::{OpeningKey, PublicKey, SecretKey, SharedKey};
 use modelseal::models::GlobalPolicy;
 use modelseal::open::{self, Decryption, ReadOptions};
 use modelseal::seal::{self, Details, Input, OutputOptions, Recipient, SealOptions, Source};
-use modelseal::trust::TrustStore;
+use modelseal::state::RollbackState;
 use modelseal::time::{rfc3339, Expiry};
+use modelseal::trust::TrustStore;
 use modelseal::{models, Limits};
 
 /// Which Python exception a crate error becomes. `sealing` turns malformed caller input (a bad
@@ -61,10 +62,10 @@ fn class_of(e: &Error, sealing: bool) -> (&'static str, Option<i32>) {
         Error::Trust(
             TrustError::BadPolicy { .. }
             | TrustError::UnknownKey { .. }
-            | TrustError::WritableByOthers { .. },
-        ) => {
-            ("KeyFileError", None)
-        }
+            | TrustError::WritableByOthers { .. }
+            | TrustError::OwnedByOther { .. }
+            | TrustError::UnsafeParent { .. },
+        ) => ("KeyFileError", None),
         Error::Trust(
             TrustError::Rollback { .. }
             | TrustError::Equivocation { .. }
@@ -92,6 +93,14 @@ fn exception<'py>(py: Python<'py>, e: &Error, sealing: bool) -> PyResult<Bound<'
         Error::Usage(UsageError::OutputNotReplaceable { .. }) => {
             "choose another path: force=True replaces only an archive file, never a device, FIFO, \
              socket, link or directory"
+        }
+        Error::Usage(UsageError::TwoOpeningKeys) => "give identity= or shared_key=, not both",
+        Error::Usage(UsageError::NoOpeningKey) => {
+            "give identity= (your .key file) or shared_key=, or set MODELSEAL_IDENTITY_FILE; ask \
+             the sender to seal for your .pub if you have no key it accepts"
+        }
+        Error::Trust(TrustError::WritableByOthers { .. } | TrustError::UnsafeParent { .. }) => {
+            "run `chmod go-w` on it (and check who else could have changed it)"
         }
         Error::Model(ModelError::DisallowedGlobal { .. }) => {
             "do not load it; review them with modelseal.untrusted_globals() and add exact names to \
@@ -130,51 +139,6 @@ fn to_py(py: Python<'_>, e: Error, sealing: bool) -> PyErr {
 
 fn usage(py: Python<'_>, u: UsageError) -> PyErr {
     to_py(py, u.into(), true)
-}
-
-/// The trust store from `paths`, else `MODELSEAL_TRUST`, else the default trust directory: the
-/// CLI's `-t` rule.
-fn load_trust(paths: &[PathBuf]) -> Result<TrustStore, Error> {
-    let mut store = TrustStore::new();
-    if paths.is_empty() {
-        match modelseal::trust::default_dir() {
-            Some(d) if d.exists() => store.add_path(&d)?,
-            _ => return Err(TrustError::NoTrustStore.into()),
-        }
-    }
-    for p in paths {
-        store.add_path(p)?;
-    }
-    Ok(store)
-}
-
-enum OpeningKey {
-    Identity(SecretKey),
-    Shared(SharedKey),
-}
-
-impl OpeningKey {
-    fn read(identity: Option<&Path>, shared: Option<&Path>) -> Result<Option<Self>, Error> {
-        Ok(match (identity, shared) {
-            (Some(i), _) => Some(OpeningKey::Identity(SecretKey::read(i)?)),
-            (None, Some(s)) => Some(OpeningKey::Shared(SharedKey::read(s)?)),
-            (None, None) => None,
-        })
-    }
-
-    fn decryption(&self) -> Decryption<'_> {
-        match self {
-            OpeningKey::Identity(k) => Decryption::Identity(k),
-            OpeningKey::Shared(k) => Decryption::Shared(k),
-        }
-    }
-}
-
-fn both_keys_error() -> UsageError {
-    UsageError::InvalidMetadata {
-        value: "identity and shared_key".into(),
-        detail: "give one key to open the archive, not both".into(),
-    }
 }
 
 /// The verified header as the CLI's `--json` prints it, plus the verified signer.
@@ -579,7 +543,7 @@ fn seal_bytes<'py>(
 #[pyfunction]
 #[pyo3(signature = (
     path, trust, identity=None, shared_key=None, allow_globals=Vec::new(), expect=Vec::new(),
-    max_bytes=1u64 << 34
+    max_bytes=1u64 << 34, state=None, no_state=false
 ))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
 fn open_bytes<'py>(
@@ -591,27 +555,21 @@ fn open_bytes<'py>(
     allow_globals: Vec<String>,
     expect: Vec<(String, String)>,
     max_bytes: u64,
+    state: Option<PathBuf>,
+    no_state: bool,
 ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyList>, Bound<'py, PyDict>)> {
-    if identity.is_some() && shared_key.is_some() {
-        return Err(usage(py, both_keys_error()));
-    }
-    if identity.is_none() && shared_key.is_none() {
-        return Err(usage(
-            py,
-            UsageError::InvalidMetadata {
-                value: "identity".into(),
-                detail: "opening needs identity= (a .key file) or shared_key=".into(),
-            },
-        ));
-    }
     let (report, manifest, files, policy) = py
         .detach(move || -> Result<_, Error> {
-            let key = OpeningKey::read(identity.as_deref(), shared_key.as_deref())?
-                .expect("one key was given");
-            let (report, manifest, files) = open_in_memory(&path, &trust, &key, max_bytes)?;
+            let key = OpeningKey::require(identity.as_deref(), shared_key.as_deref())?;
+            let checks = open::ModelChecks {
+                allow_globals: Some(allow_globals.clone()),
+                expect,
+            };
+            let reading = Reading::new(&trust, state.as_deref(), no_state)?;
+            let (report, manifest, files) =
+                open_in_memory(&path, &reading, &key, max_bytes, &checks)?;
+            // The policy the restricted unpickler applies: the one the static check just passed.
             let policy = models::resolve_globals(&manifest, &allow_globals)?;
-            models::check_globals_in_memory(&manifest, &files, &policy)?;
-            models::check_requirements(&manifest, &expect)?;
             Ok((report, manifest, files, policy))
         })
         .map_err(|e| to_py(py, e, false))?;
@@ -623,24 +581,48 @@ fn open_bytes<'py>(
     Ok((d, out, policy_dict(py, &policy)?))
 }
 
-/// Every archive check, then the checked files in memory (at most `max_bytes`), with the manifest.
+/// The trust store and anti-rollback state of one call, as the CLI's `-t`, `--state` and
+/// `--no-state` choose them (the library's rules).
+struct Reading {
+    store: TrustStore,
+    state: Option<RollbackState>,
+}
+
+impl Reading {
+    fn new(trust: &[PathBuf], state: Option<&Path>, no_state: bool) -> Result<Reading, Error> {
+        Ok(Reading {
+            store: TrustStore::load(trust)?,
+            state: RollbackState::choose(state, no_state),
+        })
+    }
+
+    fn options(&self) -> ReadOptions<'_> {
+        ReadOptions {
+            state: self.state.as_ref(),
+            ..ReadOptions::new(&self.store)
+        }
+    }
+}
+
+/// Every archive check and the model checks, then the checked files in memory (at most
+/// `max_bytes`), with the manifest.
 fn open_in_memory(
     path: &Path,
-    trust: &[PathBuf],
+    reading: &Reading,
     key: &OpeningKey,
     max_bytes: u64,
+    checks: &open::ModelChecks,
 ) -> Result<(open::Report, Manifest, open::OpenedFiles), Error> {
-    let store = load_trust(trust)?;
     let file = std::fs::File::open(path).map_err(|e| Error::Io {
         context: format!("opening {}", path.display()),
         source: e,
     })?;
-    let opts = ReadOptions::new(&store);
     let (report, files) = open::open_reader_to_memory(
         BufReader::with_capacity(1 << 20, file),
-        key.decryption(),
-        &opts,
+        Decryption::from(key),
+        &reading.options(),
         max_bytes,
+        checks,
     )?;
     let manifest = report
         .manifest
@@ -690,20 +672,17 @@ fn untrusted_globals(
     allow_globals: Vec<String>,
     max_bytes: u64,
 ) -> PyResult<Vec<(String, Vec<String>)>> {
-    if identity.is_some() && shared_key.is_some() {
-        return Err(usage(py, both_keys_error()));
-    }
     py.detach(move || -> Result<_, Error> {
-        let key =
-            OpeningKey::read(identity.as_deref(), shared_key.as_deref())?.ok_or_else(|| {
-                UsageError::InvalidMetadata {
-                    value: "identity".into(),
-                    detail:
-                        "listing a pickle's globals needs identity= (a .key file) or shared_key="
-                            .into(),
-                }
-            })?;
-        let (_, manifest, files) = open_in_memory(&path, &trust, &key, max_bytes)?;
+        let key = OpeningKey::require(identity.as_deref(), shared_key.as_deref())?;
+        // A review, not an acceptance: no anti-rollback state is read or recorded.
+        let reading = Reading::new(&trust, None, true)?;
+        let (_, manifest, files) = open_in_memory(
+            &path,
+            &reading,
+            &key,
+            max_bytes,
+            &open::ModelChecks::default(),
+        )?;
         let policy = models::resolve_globals(&manifest, &allow_globals)?;
         models::untrusted_in_memory(&manifest, &files, &policy)
     })
@@ -714,29 +693,28 @@ fn untrusted_globals(
 /// no key nothing is decrypted and `manifest` is None; with `identity` or `shared_key` the payload
 /// is decrypted and every file checked too (then discarded), and the manifest is returned.
 #[pyfunction]
-#[pyo3(signature = (path, trust, identity=None, shared_key=None))]
+#[pyo3(signature = (path, trust, identity=None, shared_key=None, state=None, no_state=false))]
 fn verify<'py>(
     py: Python<'py>,
     path: PathBuf,
     trust: Vec<PathBuf>,
     identity: Option<PathBuf>,
     shared_key: Option<PathBuf>,
+    state: Option<PathBuf>,
+    no_state: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
-    if identity.is_some() && shared_key.is_some() {
-        return Err(usage(py, both_keys_error()));
-    }
     let report = py
         .detach(move || -> Result<open::Report, Error> {
-            let store = load_trust(&trust)?;
             let key = OpeningKey::read(identity.as_deref(), shared_key.as_deref())?;
+            let reading = Reading::new(&trust, state.as_deref(), no_state)?;
             let file = std::fs::File::open(&path).map_err(|e| Error::Io {
                 context: format!("opening {}", path.display()),
                 source: e,
             })?;
             let input = BufReader::with_capacity(1 << 20, file);
-            let opts = ReadOptions::new(&store);
+            let opts = reading.options();
             match &key {
-                Some(k) => open::verify_decrypted(input, k.decryption(), &opts),
+                Some(k) => open::verify_decrypted(input, Decryption::from(k), &opts),
                 None => open::verify_reader(input, &opts),
             }
         })

@@ -400,8 +400,9 @@ def test_real_tree_forest_hgb_and_knn_load_and_predict(keys, tmp_path):
     ):
         est.fit(X, y)
         archive = tmp_path / f"{type(est).__name__}.mseal"
+        # A name of its own: anti-rollback refuses a second, different "m 1.0.0" from one signer.
         modelseal.dump(est, archive, signing_key=keys.key("alice"), recipients=[keys.pub("bob")],
-                       name="m", version="1.0.0")
+                       name=type(est).__name__, version="1.0.0")
         got = modelseal.load(archive, trust=keys.pub("alice"), identity=keys.key("bob"))
         assert np.array_equal(got.predict(X), est.predict(X))
 

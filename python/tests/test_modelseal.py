@@ -570,3 +570,25 @@ def test_a_timedelta_expiry_counts_from_the_creation_time_as_the_cli_does(keys, 
     with pytest.raises(ValueError, match="not after the creation time"):
         seal(keys, tree, tmp_path / "n.mseal", expires=dt.timedelta(days=-1))
     assert not (tmp_path / "n.mseal").exists()
+
+
+def test_anti_rollback_is_on_as_in_the_cli_and_a_refused_model_is_never_recorded(keys, iris, tree, tmp_path):
+    state = tmp_path / "state.json"
+    seal(keys, tree, tmp_path / "v2.mseal", version="2.0.0")
+    seal(keys, tree, tmp_path / "v1.mseal", version="1.0.0")
+    open_as_bob(keys, tmp_path / "v2.mseal", state=state)
+    with pytest.raises(modelseal.RollbackError) as e:
+        open_as_bob(keys, tmp_path / "v1.mseal", state=state)
+    assert "1.0.0" in str(e.value) and e.value.hint
+    with pytest.raises(modelseal.RollbackError):
+        modelseal.verify(tmp_path / "v1.mseal", trust=keys.pub("alice"), state=state)
+    open_as_bob(keys, tmp_path / "v1.mseal", no_state=True)  # knowingly
+
+    # A model the globals check refuses is not recorded as accepted (FORMAT.md section 7 order):
+    # otherwise the good 3.0.0 below, with another manifest, would be refused as a fork.
+    seal(keys, tree, tmp_path / "bad.mseal", version="3.0.0")
+    with pytest.raises(modelseal.DisallowedGlobalError):
+        open_as_bob(keys, tmp_path / "bad.mseal", state=state, allow_globals=("sklearn.pipeline.Pipeline",))
+    X, y = iris
+    seal(keys, LogisticRegression(max_iter=500).fit(X, y), tmp_path / "v3.mseal", version="3.0.0")
+    open_as_bob(keys, tmp_path / "v3.mseal", state=state)

@@ -30,11 +30,11 @@ def test_profile_loads_its_library_models(keys, tmp_path, profile):
     allow = modelseal.DEFAULT_ALLOWED_GLOBALS + (f"@{profile}",)
     cases = list(models.third_party(profile))
     assert cases
-    for case in cases:
+    for i, case in enumerate(cases):
         assert not isinstance(case.model, BaseException), f"{case.name}: {case.model}"
         path = tmp_path / f"{case.name}.mseal"
         modelseal.dump(case.model, path, signing_key=keys.key("alice"),
-                       recipients=[keys.pub("bob")], name="m", version="1.0.0")
+                       recipients=[keys.pub("bob")], name=f"{profile}-{i}", version="1.0.0")
         info = modelseal.verify(path, trust=keys.pub("alice"), identity=keys.key("bob"))
         assert models.THIRD_PARTY[profile][0] in info["manifest"]["requires"]
         with pytest.raises(modelseal.DisallowedGlobalError) as e:

@@ -109,7 +109,13 @@ impl World {
         let trust = self.trust();
         let mut opts = ReadOptions::new(&trust);
         opts.now = Some(CREATED + 10);
-        open::open_reader_to_memory(archive, Decryption::Identity(&self.reader), &opts, 1 << 30)
+        open::open_reader_to_memory(
+            archive,
+            Decryption::Identity(&self.reader),
+            &opts,
+            1 << 30,
+            &modelseal::open::ModelChecks::default(),
+        )
     }
 
     /// Verifies archive bytes without a key, trusting the author.

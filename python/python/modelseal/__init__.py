@@ -417,6 +417,8 @@ def load(
     expect: Optional[Mapping[str, str]] = None,
     max_bytes: int = _DEFAULT_MAX_BYTES,
     with_info: bool = False,
+    state: Optional[StrPath] = None,
+    no_state: bool = False,
 ) -> Any:
     """Opens a modelseal archive and returns the model in it, unpickled only after every check
     passed.
@@ -463,6 +465,11 @@ def load(
         expect: ``{name: version}`` pairs the manifest's ``requires`` must declare exactly (the
             CLI's ``--expect``), e.g. ``{"scikit-learn": "1.5.2"}``.
         max_bytes: the most bytes of model files held in memory (default 16 GiB).
+        state: the anti-rollback state file (the CLI's ``--state``). By default the per-user one
+            the CLI uses: an archive older than, or forked from, one accepted before under the same
+            name and signer is refused (:class:`RollbackError`), and an accepted one is recorded,
+            after every check above passed and before anything is unpickled.
+        no_state: skip the anti-rollback state knowingly (the CLI's ``--no-state``).
         with_info: return ``(model, info)``, where ``info`` is :func:`verify`'s dict with the
             ``manifest`` (metadata, metrics, requires, file hashes, signer).
 
@@ -505,7 +512,6 @@ def load(
         identity = os.environ.get("MODELSEAL_IDENTITY_FILE") or None
         if identity is None:
             shared_key = os.environ.get("MODELSEAL_SHARED_KEY_FILE") or None
-    _one_key(identity, shared_key, required=True)
     expected = [(str(k), str(v)) for k, v in (expect or {}).items()]
 
     info, files, resolved = _native.open_bytes(
@@ -516,6 +522,8 @@ def load(
         allow,
         expected,
         int(max_bytes),
+        os.fspath(state) if state is not None else None,
+        bool(no_state),
     )
     manifest = info["manifest"]
     by_path = dict(files)
@@ -565,7 +573,6 @@ def untrusted_globals(
         identity = os.environ.get("MODELSEAL_IDENTITY_FILE") or None
         if identity is None:
             shared_key = os.environ.get("MODELSEAL_SHARED_KEY_FILE") or None
-    _one_key(identity, shared_key, required=True)
     return dict(
         _native.untrusted_globals(
             os.fspath(path),
@@ -582,26 +589,14 @@ def untrusted_globals(
 # verify
 
 
-def _one_key(identity: Any, shared_key: Any, required: bool) -> None:
-    if identity is not None and shared_key is not None:
-        err = ValueError("give identity= or shared_key=, not both")
-        err.hint = "an archive is opened with one key"  # type: ignore[attr-defined]
-        raise err
-    if required and identity is None and shared_key is None:
-        err = ValueError(
-            "no key to open the archive: give identity= (your .key file) or shared_key=, "
-            "or set MODELSEAL_IDENTITY_FILE"
-        )
-        err.hint = "ask the sender to seal for your .pub if you have no key it accepts"  # type: ignore[attr-defined]
-        raise err
-
-
 def verify(
     path: StrPath,
     trust: Union[None, StrPath, Sequence[StrPath]] = None,
     *,
     identity: Optional[StrPath] = None,
     shared_key: Optional[StrPath] = None,
+    state: Optional[StrPath] = None,
+    no_state: bool = False,
 ) -> Dict[str, Any]:
     """Verifies an archive without unpickling anything, and returns what it established.
 
@@ -616,12 +611,16 @@ def verify(
         None), ``recipients``, sizes, ``payload_blake3``, ``manifest_sha256``, ``verified``
         (always True: a failure raises) and ``manifest``.
 
+    ``state`` and ``no_state`` are :func:`load`'s: a verified archive is checked against and
+    recorded in the anti-rollback state, as ``modelseal verify`` does.
+
     Raises the exceptions of :func:`load` for its archive checks.
     """
-    _one_key(identity, shared_key, required=False)
     return _native.verify(
         os.fspath(path),
         _paths(trust),
         os.fspath(identity) if identity is not None else None,
         os.fspath(shared_key) if shared_key is not None else None,
+        os.fspath(state) if state is not None else None,
+        bool(no_state),
     )

@@ -37,7 +37,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use modelseal::error::{ModelError, TrustError, UsageError};
 use modelseal::format::manifest::ModelName;
-use modelseal::keys::{PublicKey, SecretKey, SharedKey};
+use modelseal::keys::{OpeningKey, PublicKey, SecretKey, SharedKey};
 use modelseal::models::{self, tree, VersionPolicy};
 use modelseal::open::{self, Decryption, ReadOptions};
 use modelseal::seal::{self, CompressionChoice, Details, Recipient, SealOptions};
@@ -242,19 +242,14 @@ struct Policy {
 
 impl TrustArgs {
     fn load(&self) -> Result<Policy, Error> {
-        let state = match (&self.state, self.no_state) {
-            (_, true) => None,
-            (Some(p), false) => Some(modelseal::state::RollbackState::at(p)),
-            (None, false) => modelseal::state::RollbackState::default_path()
-                .map(modelseal::state::RollbackState::at),
-        };
+        let state = modelseal::state::RollbackState::choose(self.state.as_deref(), self.no_state);
         let min_version = self
             .min_version
             .as_deref()
             .map(modelseal::format::manifest::parse_version)
             .transpose()?;
         Ok(Policy {
-            store: load_trust(&self.trust)?,
+            store: TrustStore::load(&self.trust)?,
             state,
             min_version,
         })
@@ -291,31 +286,13 @@ struct OptionalKey {
     shared_key: Option<PathBuf>,
 }
 
-enum LoadedKey {
-    Identity(Box<SecretKey>),
-    Shared(SharedKey),
-}
-
-impl LoadedKey {
-    fn decryption(&self) -> Decryption<'_> {
-        match self {
-            LoadedKey::Identity(k) => Decryption::Identity(k),
-            LoadedKey::Shared(k) => Decryption::Shared(k),
-        }
-    }
-}
-
 impl OptionalKey {
-    fn load(&self) -> Result<Option<LoadedKey>, Error> {
-        Ok(match (&self.identity, &self.shared_key) {
-            (Some(i), _) => Some(LoadedKey::Identity(Box::new(SecretKey::read(i)?))),
-            (None, Some(s)) => Some(LoadedKey::Shared(SharedKey::read(s)?)),
-            (None, None) => None,
-        })
+    fn load(&self) -> Result<Option<OpeningKey>, Error> {
+        OpeningKey::read(self.identity.as_deref(), self.shared_key.as_deref())
     }
 
-    fn require(&self) -> Result<LoadedKey, Error> {
-        self.load()?.ok_or_else(|| UsageError::NoRecipients.into())
+    fn require(&self) -> Result<OpeningKey, Error> {
+        OpeningKey::require(self.identity.as_deref(), self.shared_key.as_deref())
     }
 }
 
@@ -612,7 +589,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             let input = archive_input(&archive)?;
             let report = match key.load()? {
                 None => open::verify_reader(input, &opts)?,
-                Some(k) => open::verify_decrypted(input, k.decryption(), &opts)?,
+                Some(k) => open::verify_decrypted(input, Decryption::from(&k), &opts)?,
             };
             render::report(&report, json);
             Ok(())
@@ -655,7 +632,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             let bar = progress::Progress::start("opening", size, quiet);
             let report = open::open_reader_checked(
                 input,
-                k.decryption(),
+                Decryption::from(&k),
                 &output,
                 &opts,
                 open::OpenOutput { force },
@@ -686,11 +663,16 @@ fn run(cli: Cli) -> Result<(), Error> {
         } => {
             let mut file = archive_input(&archive)?;
             if let Some(allow) = untrusted {
-                let store = load_trust(&trust)?;
+                let store = TrustStore::load(&trust)?;
                 let opts = ReadOptions::new(&store);
                 let k = key.require()?;
-                let (report, files) =
-                    open::open_reader_to_memory(file, k.decryption(), &opts, MAX_REVIEW_BYTES)?;
+                let (report, files) = open::open_reader_to_memory(
+                    file,
+                    Decryption::from(&k),
+                    &opts,
+                    MAX_REVIEW_BYTES,
+                    &modelseal::open::ModelChecks::default(),
+                )?;
                 let manifest = report
                     .manifest
                     .expect("opening with a key always yields the manifest");
@@ -706,11 +688,11 @@ fn run(cli: Cli) -> Result<(), Error> {
                 render::unverified(unverified.header_unverified(), json);
                 return Ok(());
             }
-            let store = load_trust(&trust)?;
+            let store = TrustStore::load(&trust)?;
             let opts = ReadOptions::new(&store);
             let report = match key.load()? {
                 None => open::verify_reader(file, &opts)?,
-                Some(k) => open::verify_decrypted(file, k.decryption(), &opts)?,
+                Some(k) => open::verify_decrypted(file, Decryption::from(&k), &opts)?,
             };
             render::report(&report, json);
             Ok(())
@@ -729,7 +711,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             let file = archive_input(&archive)?;
             let (model, manifest) = models::open_model::<tree::Tree, _>(
                 file,
-                k.decryption(),
+                Decryption::from(&k),
                 &opts,
                 &[(models::LINFA_TREES, models::LINFA_TREES_VERSION)],
                 VersionPolicy::Strict,
@@ -807,23 +789,8 @@ fn keygen(prefix: &Path, shared: bool) -> Result<(), Error> {
     Ok(())
 }
 
-/// The trust store from -t, else MODELSEAL_TRUST, else the default trust directory.
 /// The most bytes of model files `inspect --untrusted` holds in memory to walk them.
 const MAX_REVIEW_BYTES: u64 = 1 << 34;
-
-fn load_trust(paths: &[PathBuf]) -> Result<TrustStore, Error> {
-    let mut store = TrustStore::new();
-    if paths.is_empty() {
-        match modelseal::trust::default_dir() {
-            Some(d) if d.exists() => store.add_path(&d)?,
-            _ => return Err(TrustError::NoTrustStore.into()),
-        }
-    }
-    for p in paths {
-        store.add_path(p)?;
-    }
-    Ok(store)
-}
 
 fn parse_meta(items: &[String]) -> Result<BTreeMap<String, String>, Error> {
     let mut out = BTreeMap::new();
