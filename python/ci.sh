@@ -34,6 +34,10 @@ step "install the wheel"
 "$py" -m pip install --quiet --force-reinstall --no-deps "$here"/target/wheels/modelseal-*.whl
 "$py" -m pip check
 
+step "the CLI, for the CLI-vs-Python parity tests (the crate's own target dir)"
+(cd "$here/.." && env -u CARGO_TARGET_DIR cargo build --locked --quiet --bin modelseal)
+export MODELSEAL_CLI="$here/../target/debug/modelseal"
+
 step "pytest"
 # Run from the tests directory so that the installed package is imported, not the source tree.
 cd "$here/tests"

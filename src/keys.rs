@@ -442,7 +442,7 @@ pub enum OpeningKey {
 
 impl OpeningKey {
     /// Reads the one key given: none is `Ok(None)` (verifying needs no key), both is
-    /// [`UsageError::TwoOpeningKeys`].
+    /// [`UsageError::TwoOpeningKeys`](crate::error::UsageError::TwoOpeningKeys).
     pub fn read(identity: Option<&Path>, shared: Option<&Path>) -> Result<Option<OpeningKey>> {
         Ok(match (identity, shared) {
             (Some(_), Some(_)) => return Err(crate::error::UsageError::TwoOpeningKeys.into()),
@@ -453,7 +453,7 @@ impl OpeningKey {
     }
 
     /// [`OpeningKey::read`] where a key is needed (opening, loading):
-    /// [`UsageError::NoOpeningKey`] without one.
+    /// [`UsageError::NoOpeningKey`](crate::error::UsageError::NoOpeningKey) without one.
     pub fn require(identity: Option<&Path>, shared: Option<&Path>) -> Result<OpeningKey> {
         OpeningKey::read(identity, shared)?
             .ok_or_else(|| crate::error::UsageError::NoOpeningKey.into())

@@ -48,6 +48,7 @@ pub mod keys;
 pub mod limits;
 pub mod models;
 pub mod open;
+pub mod report;
 pub mod seal;
 pub mod state;
 mod stored;

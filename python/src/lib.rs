@@ -14,13 +14,12 @@ use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList};
 
 use modelseal::error::{Error, KeyError, ModelError, TrustError, UsageError, VerifyError};
 use modelseal::format::manifest::{Manifest, ModelName, SafeRelPath};
-use modelseal::format::{Header, Stanza};
 use modelseal::keys::{OpeningKey, PublicKey, SecretKey, SharedKey};
 use modelseal::models::GlobalPolicy;
 use modelseal::open::{self, Decryption, ReadOptions};
 use modelseal::seal::{self, Details, Input, OutputOptions, Recipient, SealOptions, Source};
 use modelseal::state::RollbackState;
-use modelseal::time::{rfc3339, Expiry};
+use modelseal::time::Expiry;
 use modelseal::trust::TrustStore;
 use modelseal::{models, Limits};
 
@@ -141,115 +140,39 @@ fn usage(py: Python<'_>, u: UsageError) -> PyErr {
     to_py(py, u.into(), true)
 }
 
-/// The verified header as the CLI's `--json` prints it, plus the verified signer.
-fn header_dict<'py>(py: Python<'py>, h: &Header) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    let x25519 = h
-        .recipients
-        .iter()
-        .filter(|s| matches!(s, Stanza::X25519 { .. }))
-        .count();
-    d.set_item("signer", hex::encode(h.signer))?;
-    d.set_item("suite", h.suite.name())?;
-    d.set_item("model_name", &h.model_name)?;
-    d.set_item("model_version", &h.model_version)?;
-    d.set_item("created", rfc3339(h.created))?;
-    d.set_item("expires", h.expires.map(rfc3339))?;
-    let r = PyDict::new(py);
-    r.set_item("x25519", x25519)?;
-    r.set_item("shared_key", h.recipients.len() - x25519)?;
-    d.set_item("recipients", r)?;
-    d.set_item("compression", format!("{:?}", h.compression).to_lowercase())?;
-    d.set_item("tar_size", h.tar_size)?;
-    d.set_item("plaintext_size", h.plaintext_size)?;
-    d.set_item("ciphertext_size", h.ciphertext_size)?;
-    d.set_item("chunk_count", h.chunk_count)?;
-    d.set_item("payload_blake3", hex::encode(h.payload_digest))?;
-    d.set_item("manifest_sha256", hex::encode(h.manifest_sha256))?;
-    Ok(d)
-}
-
-fn reference_dict<'py>(
-    py: Python<'py>,
-    r: &Option<modelseal::format::manifest::Reference>,
-) -> PyResult<Option<Bound<'py, PyDict>>> {
-    r.as_ref()
-        .map(|r| {
+/// A report value of the library (`modelseal::report`: the shape `--json` prints) as Python
+/// objects: objects become dicts, arrays lists, numbers int or float.
+fn to_python<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
+    use serde_json::Value;
+    Ok(match v {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => pyo3::types::PyBool::new(py, *b).to_owned().into_any(),
+        Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+            (Some(u), _, _) => u.into_pyobject(py)?.into_any(),
+            (None, Some(i), _) => i.into_pyobject(py)?.into_any(),
+            (None, None, Some(f)) => f.into_pyobject(py)?.into_any(),
+            _ => py.None().into_bound(py),
+        },
+        Value::String(s) => s.into_pyobject(py)?.into_any(),
+        Value::Array(a) => {
+            let l = PyList::empty(py);
+            for x in a {
+                l.append(to_python(py, x)?)?;
+            }
+            l.into_any()
+        }
+        Value::Object(o) => {
             let d = PyDict::new(py);
-            d.set_item("name", &r.name)?;
-            d.set_item("size", r.size)?;
-            d.set_item("sha256", hex::encode(r.sha256))?;
-            Ok(d)
-        })
-        .transpose()
+            for (k, x) in o {
+                d.set_item(k, to_python(py, x)?)?;
+            }
+            d.into_any()
+        }
+    })
 }
 
-/// The manifest as the CLI's `--json` prints it.
-fn manifest_dict<'py>(py: Python<'py>, m: &Manifest) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("name", m.name.as_str())?;
-    d.set_item("version", m.version.to_string())?;
-    d.set_item("description", &m.description)?;
-    d.set_item("created", rfc3339(m.created))?;
-    d.set_item("modelseal_version", &m.modelseal_version)?;
-    let files = PyList::empty(py);
-    for f in &m.files {
-        let e = PyDict::new(py);
-        e.set_item("path", f.path.as_str())?;
-        e.set_item("size", f.size)?;
-        e.set_item("sha256", hex::encode(f.sha256))?;
-        e.set_item("format", &f.kind.format)?;
-        e.set_item("pickle_protocol", f.kind.pickle_protocol)?;
-        e.set_item("pickle_globals", &f.kind.pickle_globals)?;
-        e.set_item("sklearn_version", &f.kind.sklearn_version)?;
-        files.append(e)?;
-    }
-    d.set_item("files", files)?;
-    d.set_item("metadata", &m.metadata)?;
-    d.set_item("metrics", &m.metrics)?;
-    d.set_item("train_data", reference_dict(py, &m.train_data)?)?;
-    d.set_item("source", reference_dict(py, &m.source)?)?;
-    d.set_item("requires", &m.requires)?;
-    d.set_item("class_names", &m.class_names)?;
-    d.set_item("feature_names", &m.feature_names)?;
-    let typed = m
-        .typed_model
-        .as_ref()
-        .map(|t| -> PyResult<_> {
-            let e = PyDict::new(py);
-            e.set_item("path", &t.path)?;
-            e.set_item("type", &t.type_name)?;
-            e.set_item("encoding", &t.encoding)?;
-            e.set_item("libraries", &t.libraries)?;
-            Ok(e)
-        })
-        .transpose()?;
-    d.set_item("typed_model", typed)?;
-    Ok(d)
-}
-
-/// What `verify` and `open_bytes` established: the header fields, `verified`, the signer and
-/// co-signers, and the manifest (None when the archive was not decrypted).
-fn report_dict<'py>(
-    py: Python<'py>,
-    report: &open::Report,
-    manifest: Option<&Manifest>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let d = header_dict(py, report.header.get())?;
-    d.set_item("verified", true)?;
-    d.set_item("verified_signer", report.header.signer().to_string())?;
-    let cosigners: Vec<String> = report
-        .header
-        .cosigners()
-        .iter()
-        .map(|k| k.to_string())
-        .collect();
-    d.set_item("cosigners", cosigners)?;
-    d.set_item(
-        "manifest",
-        manifest.map(|m| manifest_dict(py, m)).transpose()?,
-    )?;
-    Ok(d)
+fn to_dict<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResult<Bound<'py, PyDict>> {
+    Ok(to_python(py, v)?.cast_into::<PyDict>()?)
 }
 
 /// A growable in-memory binary file owned by Rust: `joblib.dump` writes into one, `seal_bytes`
@@ -529,9 +452,7 @@ fn seal_bytes<'py>(
             )
         })
         .map_err(|e| to_py(py, e, true))?;
-    let d = header_dict(py, &summary.header)?;
-    d.set_item("manifest", manifest_dict(py, &summary.manifest)?)?;
-    Ok(d)
+    to_dict(py, &modelseal::report::sealed(&summary))
 }
 
 /// Opens an archive into memory. Every check runs in Rust before anything is returned: header,
@@ -558,7 +479,7 @@ fn open_bytes<'py>(
     state: Option<PathBuf>,
     no_state: bool,
 ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyList>, Bound<'py, PyDict>)> {
-    let (report, manifest, files, policy) = py
+    let (report, _manifest, files, policy) = py
         .detach(move || -> Result<_, Error> {
             let key = OpeningKey::require(identity.as_deref(), shared_key.as_deref())?;
             let checks = open::ModelChecks {
@@ -573,7 +494,7 @@ fn open_bytes<'py>(
             Ok((report, manifest, files, policy))
         })
         .map_err(|e| to_py(py, e, false))?;
-    let d = report_dict(py, &report, Some(&manifest))?;
+    let d = to_dict(py, &modelseal::report::verified(&report))?;
     let out = PyList::empty(py);
     for (p, data) in files {
         out.append((p.as_str(), Buffer { data, pos: 0 }))?;
@@ -719,7 +640,7 @@ fn verify<'py>(
             }
         })
         .map_err(|e| to_py(py, e, false))?;
-    report_dict(py, &report, report.manifest.as_ref())
+    to_dict(py, &modelseal::report::verified(&report))
 }
 
 /// Generates a key pair: `PREFIX.key` (secret, mode 0600, never overwriting) and `PREFIX.pub`.

@@ -592,3 +592,29 @@ def test_anti_rollback_is_on_as_in_the_cli_and_a_refused_model_is_never_recorded
     X, y = iris
     seal(keys, LogisticRegression(max_iter=500).fit(X, y), tmp_path / "v3.mseal", version="3.0.0")
     open_as_bob(keys, tmp_path / "v3.mseal", state=state)
+
+
+def _cli() -> str:
+    """The modelseal binary: MODELSEAL_CLI (python/ci.sh sets it), else the crate's debug build."""
+    cli = os.environ.get("MODELSEAL_CLI") or str(
+        pathlib.Path(__file__).resolve().parents[2] / "target" / "debug" / "modelseal"
+    )
+    if not os.path.exists(cli):
+        pytest.skip(f"no modelseal binary at {cli}: build it with `cargo build` (python/ci.sh does)")
+    return cli
+
+
+def test_verify_returns_exactly_what_the_cli_prints_as_json(keys, tree, tmp_path):
+    import json
+    import subprocess
+
+    archive = tmp_path / "m.mseal"
+    seal(keys, tree, archive, metadata={"owner": "ml"}, expires=dt.timedelta(days=1))
+    for key_args, key_kw in (([], {}), (["-i", str(keys.key("bob"))], {"identity": keys.key("bob")})):
+        cli = subprocess.run(
+            [_cli(), "verify", "--json", "--no-state", "-t", str(keys.pub("alice")), *key_args, str(archive)],
+            capture_output=True, text=True, check=True, env={**os.environ, "MODELSEAL_TRUST": ""},
+        )
+        py = modelseal.verify(archive, trust=keys.pub("alice"), no_state=True, **key_kw)
+        assert json.loads(cli.stdout) == py
+        assert ("manifest" in py) and (py["manifest"] is None) == (not key_kw)

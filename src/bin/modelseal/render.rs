@@ -11,57 +11,6 @@ use modelseal::seal::SealSummary;
 use modelseal::time::rfc3339;
 use serde_json::{json, Value};
 
-fn header_json(h: &Header) -> Value {
-    let x25519 = h
-        .recipients
-        .iter()
-        .filter(|s| matches!(s, Stanza::X25519 { .. }))
-        .count();
-    json!({
-        "signer": hex::encode(h.signer),
-        "suite": h.suite.name(),
-        "model_name": h.model_name,
-        "model_version": h.model_version,
-        "created": rfc3339(h.created),
-        "expires": h.expires.map(rfc3339),
-        "recipients": { "x25519": x25519, "shared_key": h.recipients.len() - x25519 },
-        "compression": format!("{:?}", h.compression).to_lowercase(),
-        "tar_size": h.tar_size,
-        "plaintext_size": h.plaintext_size,
-        "ciphertext_size": h.ciphertext_size,
-        "chunk_count": h.chunk_count,
-        "payload_blake3": hex::encode(h.payload_digest),
-        "manifest_sha256": hex::encode(h.manifest_sha256),
-    })
-}
-
-fn manifest_json(m: &Manifest) -> Value {
-    json!({
-        "name": m.name.as_str(),
-        "version": m.version.to_string(),
-        "description": m.description,
-        "created": rfc3339(m.created),
-        "modelseal_version": m.modelseal_version,
-        "files": m.files.iter().map(|f| json!({
-            "path": f.path.as_str(),
-            "size": f.size,
-            "sha256": hex::encode(f.sha256),
-            "format": f.kind.format,
-            "pickle_protocol": f.kind.pickle_protocol,
-            "pickle_globals": f.kind.pickle_globals,
-            "sklearn_version": f.kind.sklearn_version,
-        })).collect::<Vec<_>>(),
-        "metadata": m.metadata,
-        "metrics": m.metrics,
-        "train_data": m.train_data.as_ref().map(|r| json!({"name": r.name, "size": r.size, "sha256": hex::encode(r.sha256)})),
-        "source": m.source.as_ref().map(|r| json!({"name": r.name, "size": r.size, "sha256": hex::encode(r.sha256)})),
-        "requires": m.requires,
-        "class_names": m.class_names,
-        "feature_names": m.feature_names,
-        "typed_model": m.typed_model.as_ref().map(|t| json!({"path": t.path, "type": t.type_name, "encoding": t.encoding, "libraries": t.libraries})),
-    })
-}
-
 fn header_text(h: &Header) {
     let x25519 = h
         .recipients
@@ -211,11 +160,7 @@ pub fn untrusted(files: &[(String, Vec<String>)], json: bool) {
 pub fn report(r: &Report, json: bool) {
     let h = r.header.get();
     if json {
-        let mut v = header_json(h);
-        v["verified"] = json!(true);
-        v["verified_signer"] = json!(r.header.signer().to_string());
-        v["manifest"] = r.manifest.as_ref().map_or(Value::Null, manifest_json);
-        outln!("{v}");
+        outln!("{}", modelseal::report::verified(r));
         return;
     }
     outln!(
@@ -234,9 +179,7 @@ pub fn report(r: &Report, json: bool) {
 /// A header read without verification.
 pub fn unverified(h: &Header, json: bool) {
     if json {
-        let mut v = header_json(h);
-        v["verified"] = json!(false);
-        outln!("{v}");
+        outln!("{}", modelseal::report::unverified(h));
         return;
     }
     outln!("UNVERIFIED: nothing below is authenticated (pass -t TRUST to verify)");
