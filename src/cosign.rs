@@ -35,7 +35,7 @@ pub fn add_signature(path: &Path, signer: &SecretKey, limits: &Limits) -> Result
         .into());
     }
     let signature = sign::sign_header(signer.signing_key(), unverified.signed_bytes());
-    let (mut tmp, _tracked) = crate::cleanup::temp_file_beside(path, "sign", ".tmp")?;
+    let (mut tmp, _tracked) = crate::fs::temp_file_beside(path, "sign", ".tmp")?;
     {
         let mut out = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
         out.write_all(unverified.signed_bytes())

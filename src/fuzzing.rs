@@ -12,6 +12,7 @@ use crate::keys::{PublicKey, SecretKey};
 use crate::limits::Limits;
 use crate::models;
 use crate::open::{self, Decryption, ReadOptions};
+use crate::scan;
 use crate::trust::TrustStore;
 
 /// A fixed author and reader, so the `open` target can reach everything behind the key unwrap.
@@ -83,13 +84,13 @@ pub fn tar_walk(data: &[u8]) {
 
 /// The static pickle walker.
 pub fn pickle(data: &[u8]) {
-    let _ = models::pickle::scan(data, &models::pickle::PickleLimits::default());
-    let _ = models::describe(data);
+    let _ = scan::pickle::scan(data, &scan::pickle::PickleLimits::default());
+    let _ = scan::describe(data);
     // The allow-globals check of one released file: walk, sniffers (.npy, safetensors, GGUF,
     // text, compressed wrappers) and the exact-name policy.
-    static POLICY: std::sync::OnceLock<models::GlobalPolicy> = std::sync::OnceLock::new();
+    static POLICY: std::sync::OnceLock<scan::GlobalPolicy> = std::sync::OnceLock::new();
     let policy = POLICY.get_or_init(|| {
-        models::GlobalPolicy::resolve(&["@sklearn".into()], &Default::default())
+        scan::GlobalPolicy::resolve(&["@sklearn".into()], &Default::default())
             .expect("the shipped profile resolves")
     });
     let manifest = Manifest::new(
@@ -101,7 +102,7 @@ pub fn pickle(data: &[u8]) {
         SafeRelPath::parse("f", 64).expect("valid path"),
         data.to_vec(),
     )];
-    let _ = models::untrusted_in_memory(&manifest, &files, policy);
+    let _ = scan::untrusted_in_memory(&manifest, &files, policy);
 }
 
 /// Typed model decoding under the signed-size limit.

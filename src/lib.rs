@@ -39,19 +39,19 @@
 #![deny(missing_docs)]
 
 pub mod archive;
-pub mod cleanup;
 pub mod cosign;
 pub mod crypto;
 pub mod error;
 pub mod format;
+pub mod fs;
 pub mod keys;
 pub mod limits;
 pub mod models;
 pub mod open;
 pub mod report;
+pub mod scan;
 pub mod seal;
 pub mod state;
-mod stored;
 pub mod time;
 pub mod trust;
 pub mod verify;
@@ -74,30 +74,3 @@ pub(crate) const FUZZING: bool = cfg!(fuzzing);
 
 /// This build's version, recorded in every manifest.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// What a file system entry is, for messages: `a regular file`, `a directory`, `a FIFO`...
-pub(crate) fn fs_kind(meta: &std::fs::Metadata) -> &'static str {
-    let t = meta.file_type();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if t.is_fifo() {
-            return "a FIFO";
-        }
-        if t.is_char_device() || t.is_block_device() {
-            return "a device";
-        }
-        if t.is_socket() {
-            return "a socket";
-        }
-    }
-    if t.is_symlink() {
-        "a symbolic link"
-    } else if t.is_dir() {
-        "a directory"
-    } else if t.is_file() {
-        "a regular file"
-    } else {
-        "a special file"
-    }
-}

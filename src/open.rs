@@ -570,7 +570,7 @@ pub fn open_file(
 pub struct ModelChecks {
     /// When set, every pickle is re-walked and refused if it imports a global outside the policy
     /// these entries resolve to (`@sklearn`, `@FILE`, `pkg.*`, exact names; see
-    /// [`crate::models::globals`]), or differs from the manifest's record; every other file must
+    /// [`crate::scan::globals`]), or differs from the manifest's record; every other file must
     /// be a recognised safe format.
     pub allow_globals: Option<Vec<String>>,
     /// `NAME==VERSION` pairs the manifest's requirements must match exactly.
@@ -609,16 +609,16 @@ pub fn open_reader_checked<R: Read + Send>(
     opts.policy(&header, false)?;
     // Decrypted plaintext lives here (mode 0700) until every check passed: removed if the run is
     // interrupted, and locked so that `modelseal clean` leaves it alone while this process runs.
-    let (tmp, _guard) = crate::cleanup::temp_dir_beside(out_dir, "open")?;
+    let (tmp, _guard) = crate::fs::temp_dir_beside(out_dir, "open")?;
     let mut sink = DirSink {
         root: tmp.path().to_path_buf(),
     };
     let manifest = process_payload(&header, Some(key), &mut input, &opts.limits, &mut sink)?;
     if let Some(m) = &manifest {
-        crate::models::check_requirements(m, &checks.expect)?;
+        crate::scan::check_requirements(m, &checks.expect)?;
         if let Some(allow) = &checks.allow_globals {
-            let policy = crate::models::resolve_globals(m, allow)?;
-            crate::models::check_globals_in_dir(m, tmp.path(), &policy)?;
+            let policy = crate::scan::resolve_globals(m, allow)?;
+            crate::scan::check_globals_in_dir(m, tmp.path(), &policy)?;
         }
     }
     // Record acceptance (re-checking under the state's exclusive lock), then release: step 13.
@@ -633,7 +633,7 @@ fn refuse_output(out_dir: &Path, output: OpenOutput) -> Result<()> {
         if !existing.is_dir() {
             return Err(UsageError::OutputNotReplaceable {
                 path: out_dir.into(),
-                found: crate::fs_kind(&existing),
+                found: crate::fs::kind(&existing),
                 replaces: "a directory (the output it opened before)",
             }
             .into());
@@ -654,7 +654,7 @@ fn commit_dir(tmp: tempfile::TempDir, out_dir: &Path, force: bool) -> Result<()>
         if !existing.is_dir() {
             return Err(UsageError::OutputNotReplaceable {
                 path: out_dir.into(),
-                found: crate::fs_kind(&existing),
+                found: crate::fs::kind(&existing),
                 replaces: "a directory (the output it opened before)",
             }
             .into());
@@ -663,12 +663,12 @@ fn commit_dir(tmp: tempfile::TempDir, out_dir: &Path, force: bool) -> Result<()>
     if force && out_dir.symlink_metadata().is_ok() {
         // Move the old output aside, put the new one in place, then delete the old one. Removing
         // never follows symlinks, so a planted link cannot redirect the deletion.
-        let (backup, _guard) = crate::cleanup::backup_dir_beside(out_dir)?;
+        let (backup, _guard) = crate::fs::backup_dir_beside(out_dir)?;
         let backup_path = backup.path().join("old");
         std::fs::rename(out_dir, &backup_path)
             .context(|| format!("moving aside {}", out_dir.display()))?;
         // Interrupted from here on, the previous output goes back in place, never lost.
-        let _restore = crate::cleanup::track_restore(&backup_path, out_dir);
+        let _restore = crate::fs::track_restore(&backup_path, out_dir);
         let tmp_path = tmp.keep();
         if let Err(e) = std::fs::rename(&tmp_path, out_dir) {
             let _ = std::fs::rename(&backup_path, out_dir);
@@ -713,18 +713,17 @@ pub fn open_reader_to_memory<R: Read + Send>(
     };
     let manifest = process_payload(&header, Some(key), &mut input, &opts.limits, &mut sink)?;
     if let Some(m) = &manifest {
-        crate::models::check_requirements(m, &checks.expect)?;
+        crate::scan::check_requirements(m, &checks.expect)?;
         if let Some(allow) = &checks.allow_globals {
-            let policy = crate::models::resolve_globals(m, allow)?;
-            crate::models::check_globals_in_memory(m, &sink.files, &policy)?;
+            let policy = crate::scan::resolve_globals(m, allow)?;
+            crate::scan::check_globals_in_memory(m, &sink.files, &policy)?;
         }
     }
     opts.policy(&header, true)?;
     Ok((Report { header, manifest }, sink.files))
 }
 
-/// The files of an archive opened into memory, in manifest order.
-pub type OpenedFiles = Vec<(SafeRelPath, Vec<u8>)>;
+pub use crate::scan::OpenedFiles;
 
 struct MemorySink {
     files: OpenedFiles,

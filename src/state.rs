@@ -118,7 +118,7 @@ impl RollbackState {
             // A directory (or device) named as the state: the caller's mistake, not corruption.
             return Err(crate::Error::io(
                 format!("reading {}", self.path.display()),
-                std::io::Error::other(format!("{} is not a regular file", crate::fs_kind(&meta))),
+                std::io::Error::other(format!("{} is not a regular file", crate::fs::kind(&meta))),
             ));
         }
         let mut text = String::new();
@@ -173,7 +173,7 @@ impl RollbackState {
                 .collect(),
         };
         let text = serde_json::to_string_pretty(&file).expect("state serializes");
-        crate::trust::write_atomic(&self.path, text.as_bytes())
+        crate::fs::write_atomic(&self.path, text.as_bytes())
     }
 
     /// Refuses a rollback or an equivocation against what was accepted before.

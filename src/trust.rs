@@ -305,7 +305,7 @@ pub fn dir_add(dir: &Path, key_file: &Path, models: &[String]) -> Result<KeyId> 
     std::fs::create_dir_all(dir).context(|| format!("creating {}", dir.display()))?;
     let target = dir.join(format!("{id}.pub"));
     let body = format!("# trusted modelseal signing key {id}\n{}\n", key.to_line());
-    write_atomic(&target, body.as_bytes())?;
+    crate::fs::write_atomic(&target, body.as_bytes())?;
     if !models.is_empty() {
         let policy = dir.join(POLICY_FILE);
         let mut text = if policy.exists() {
@@ -326,7 +326,7 @@ pub fn dir_add(dir: &Path, key_file: &Path, models: &[String]) -> Result<KeyId> 
             path: policy.clone(),
             detail: e.to_string(),
         })?;
-        write_atomic(&policy, text.as_bytes())?;
+        crate::fs::write_atomic(&policy, text.as_bytes())?;
     }
     Ok(id)
 }
@@ -354,7 +354,7 @@ pub fn dir_remove(dir: &Path, id: &str) -> Result<PathBuf> {
                 k.get("id").and_then(|v| v.as_str()).map(str::to_lowercase) != Some(id.clone())
             });
         }
-        write_atomic(
+        crate::fs::write_atomic(
             &policy,
             toml::to_string(&value)
                 .map_err(|e| TrustError::BadPolicy {
@@ -365,18 +365,6 @@ pub fn dir_remove(dir: &Path, id: &str) -> Result<PathBuf> {
         )?;
     }
     Ok(removed)
-}
-
-/// Writes a file by renaming a complete temporary file over it.
-pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let (mut tmp, _tracked) = crate::cleanup::temp_file_beside(path, "write", ".tmp")?;
-    tmp.write_all(data)
-        .and_then(|_| tmp.as_file().sync_all())
-        .context(|| format!("writing {}", path.display()))?;
-    tmp.persist(path)
-        .map_err(|e| crate::Error::io(format!("writing {}", path.display()), e.error))?;
-    Ok(())
 }
 
 /// Refuses a trust directory or file that someone else could change, as ssh's StrictModes does

@@ -1,6 +1,6 @@
 """Generates the shipped scikit-learn trust profile from real fitted models.
 
-    python python/profiles/make_profiles.py [--out src/models/profiles/sklearn-1.9.json]
+    python python/profiles/make_profiles.py [--out src/scan/profiles/sklearn-1.9.json]
 
 Fits every estimator of ``all_estimators()`` and the composites of ``models.py``, saves each with
 ``joblib.dump`` as ``modelseal.dump`` does, and reads the bytes back with the restricted
@@ -100,9 +100,9 @@ def _unpickle():
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--profile", default="sklearn", choices=["sklearn", *models.THIRD_PARTY])
-    ap.add_argument("--out", default=None, help="output JSON (default: src/models/profiles/<profile>-<major.minor>.json)")
+    ap.add_argument("--out", default=None, help="output JSON (default: src/scan/profiles/<profile>-<major.minor>.json)")
     args = ap.parse_args()
-    profiles_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "models", "profiles")
+    profiles_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "scan", "profiles")
 
     import joblib
     import scipy

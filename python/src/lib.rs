@@ -15,13 +15,13 @@ use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList};
 use modelseal::error::{Error, KeyError, ModelError, TrustError, UsageError, VerifyError};
 use modelseal::format::manifest::{Manifest, ModelName, SafeRelPath};
 use modelseal::keys::{OpeningKey, PublicKey, SecretKey, SharedKey};
-use modelseal::models::GlobalPolicy;
 use modelseal::open::{self, Decryption, ReadOptions};
+use modelseal::scan::GlobalPolicy;
 use modelseal::seal::{self, Details, Input, OutputOptions, Recipient, SealOptions, Source};
 use modelseal::state::RollbackState;
 use modelseal::time::Expiry;
 use modelseal::trust::TrustStore;
-use modelseal::{models, Limits};
+use modelseal::{scan, Limits};
 
 /// Which Python exception a crate error becomes. `sealing` turns malformed caller input (a bad
 /// model name, version, path or metadata) into `ValueError` instead of an archive `FormatError`.
@@ -490,7 +490,7 @@ fn open_bytes<'py>(
             let (report, manifest, files) =
                 open_in_memory(&path, &reading, &key, max_bytes, &checks)?;
             // The policy the restricted unpickler applies: the one the static check just passed.
-            let policy = models::resolve_globals(&manifest, &allow_globals)?;
+            let policy = scan::resolve_globals(&manifest, &allow_globals)?;
             Ok((report, manifest, files, policy))
         })
         .map_err(|e| to_py(py, e, false))?;
@@ -604,8 +604,8 @@ fn untrusted_globals(
             max_bytes,
             &open::ModelChecks::default(),
         )?;
-        let policy = models::resolve_globals(&manifest, &allow_globals)?;
-        models::untrusted_in_memory(&manifest, &files, &policy)
+        let policy = scan::resolve_globals(&manifest, &allow_globals)?;
+        scan::untrusted_in_memory(&manifest, &files, &policy)
     })
     .map_err(|e| to_py(py, e, false))
 }

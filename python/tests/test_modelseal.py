@@ -1,7 +1,7 @@
 """modelseal from Python: the story, and every refusal a data scientist can meet.
 
 Runs against real scikit-learn. Keys are made with modelseal.keygen (no CLI binary needed).
-Tests marked `needs_walker` exercise the static pickle walk in Rust (src/models/pickle.rs); while
+Tests marked `needs_walker` exercise the static pickle walk in Rust (src/scan/pickle.rs); while
 that module is the placeholder that reports no globals they are expected to fail (xfail).
 """
 
@@ -96,7 +96,7 @@ def joblib_bytes(obj) -> bytes:
 
 
 def _walker_is_placeholder() -> bool:
-    """True while src/models/pickle.rs is the placeholder: it does not even recognise a pickle."""
+    """True while src/scan/pickle.rs is the placeholder: it does not even recognise a pickle."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as d:
@@ -110,7 +110,7 @@ def _walker_is_placeholder() -> bool:
 WALKER_PLACEHOLDER = _walker_is_placeholder()
 needs_walker = pytest.mark.xfail(
     WALKER_PLACEHOLDER,
-    reason="the static pickle walker (src/models/pickle.rs) is still the placeholder in this build",
+    reason="the static pickle walker (src/scan/pickle.rs) is still the placeholder in this build",
     strict=True,
 )
 

@@ -40,6 +40,7 @@ use modelseal::format::manifest::ModelName;
 use modelseal::keys::{OpeningKey, PublicKey, SecretKey, SharedKey};
 use modelseal::models::{self, tree, VersionPolicy};
 use modelseal::open::{self, Decryption, ReadOptions};
+use modelseal::scan;
 use modelseal::seal::{self, CompressionChoice, Details, Recipient, SealOptions};
 use modelseal::trust::TrustStore;
 use modelseal::{Error, Limits};
@@ -398,7 +399,7 @@ fn handle_interrupts() {
     };
     std::thread::spawn(move || {
         if let Some(sig) = signals.forever().next() {
-            modelseal::cleanup::remove_all();
+            modelseal::fs::remove_all();
             let mut err = std::io::stderr().lock();
             let _ = writeln!(
                 err,
@@ -502,7 +503,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             } else {
                 dirs
             };
-            let mut cleaned = modelseal::cleanup::clean(&dirs, dry_run)?;
+            let mut cleaned = modelseal::fs::clean(&dirs, dry_run)?;
             render::cleaned(&cleaned, dry_run);
             match cleaned.failed.len() {
                 0 => Ok(()),
@@ -608,7 +609,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             let k = key.require()?;
             let expect = expect
                 .iter()
-                .map(|e| models::parse_requirement(e))
+                .map(|e| scan::parse_requirement(e))
                 .collect::<Result<Vec<_>, _>>()?;
             for prefix in allow_globals.iter().flatten().filter(|e| e.ends_with(".*")) {
                 let _ = writeln!(
@@ -676,9 +677,9 @@ fn run(cli: Cli) -> Result<(), Error> {
                 let manifest = report
                     .manifest
                     .expect("opening with a key always yields the manifest");
-                let policy = models::resolve_globals(&manifest, &allow)?;
+                let policy = scan::resolve_globals(&manifest, &allow)?;
                 render::untrusted(
-                    &models::untrusted_in_memory(&manifest, &files, &policy)?,
+                    &scan::untrusted_in_memory(&manifest, &files, &policy)?,
                     json,
                 );
                 return Ok(());
@@ -868,7 +869,7 @@ impl SealingArgs {
             .transpose()?;
         details.source = self.source.as_deref().map(seal::reference).transpose()?;
         for r in &self.requires {
-            let (n, v) = models::parse_requirement(r)?;
+            let (n, v) = scan::parse_requirement(r)?;
             details.requires.insert(n, v);
         }
         Ok(Sealing {

@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use modelseal::cleanup::{Cleaned, Temporary};
 use modelseal::format::manifest::Manifest;
 use modelseal::format::{Header, Stanza};
+use modelseal::fs::{Cleaned, Temporary};
 use modelseal::keys::SecretKey;
 use modelseal::open::Report;
 use modelseal::seal::SealSummary;
@@ -268,7 +268,7 @@ pub fn cleaned(c: &Cleaned, dry_run: bool) {
         outln!(
             "kept {}: a running modelseal holds it, or made it less than {} s ago",
             shown(t),
-            modelseal::cleanup::CLEAN_GRACE.as_secs()
+            modelseal::fs::CLEAN_GRACE.as_secs()
         );
     }
     let bytes: u64 = c.removed.iter().map(|t| t.bytes).sum();

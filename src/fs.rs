@@ -1,4 +1,5 @@
-//! Temporaries beside an output, from creation to removal.
+//! The file system, as modelseal writes to it: temporaries beside an output from creation to
+//! removal, atomic writes (`write_atomic`), and names for kinds of entries in messages.
 //!
 //! Every temporary is named after its output (`.NAME.modelseal-KIND-XXXXXX`, see [`temp_prefix`]),
 //! locked (`flock`, exclusive) by the process that made it for as long as it lives, and tracked,
@@ -451,6 +452,45 @@ pub fn clean(dirs: &[PathBuf], dry_run: bool) -> Result<Cleaned> {
         }
     }
     Ok(out)
+}
+
+/// What a file system entry is, for messages: `a regular file`, `a directory`, `a FIFO`...
+pub(crate) fn kind(meta: &std::fs::Metadata) -> &'static str {
+    let t = meta.file_type();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_file() {
+        "a regular file"
+    } else {
+        "a special file"
+    }
+}
+
+/// Writes a file by renaming a complete temporary file over it.
+pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let (mut tmp, _tracked) = temp_file_beside(path, "write", ".tmp")?;
+    tmp.write_all(data)
+        .and_then(|_| tmp.as_file().sync_all())
+        .context(|| format!("writing {}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| crate::Error::io(format!("writing {}", path.display()), e.error))?;
+    Ok(())
 }
 
 #[cfg(test)]

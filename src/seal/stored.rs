@@ -12,13 +12,13 @@
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::sync::mpsc;
 
+use super::Input;
 use crate::archive::{padded, TarWriter, BLOCK};
 use crate::crypto::chunked::{self, ChunkSealer, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, PREFIX_SIZE};
 use crate::crypto::Sha256;
 use crate::error::{Error, IoContext, Result, UsageError};
 use crate::format::domain::PAYLOAD_CONTEXT;
 use crate::format::manifest::MANIFEST_ENTRY;
-use crate::seal::Input;
 
 /// Bytes per message between the two threads; the channel holds at most `QUEUE` of them, which
 /// bounds memory.

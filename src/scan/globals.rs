@@ -12,7 +12,7 @@
 //! * anything else: one exact fully qualified name (`mypkg.models.MyEstimator`).
 //!
 //! The profiles are generated from real fitted models by `python/profiles/make_profiles.py` and
-//! committed as JSON under `src/models/profiles/`. The same data is read here (the static check of
+//! committed as JSON under `src/scan/profiles/`. The same data is read here (the static check of
 //! the walked pickle's globals, which runs first) and by the Python loader's restricted unpickler
 //! (through the binding), which also enforces how each name may be used.
 

@@ -2,6 +2,8 @@
 //! streaming pass tar → zstd → chunked encryption → BLAKE3 → file, then the header is written
 //! over its reserved place and signed.
 
+mod stored;
+
 use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -571,7 +573,7 @@ fn seal_to_writer_inner<W: Write + Seek + Read + Send>(
         } else {
             hash(&mut i.source.open()?, &what)?
         };
-        let kind = crate::models::describe(i.source.open()?)
+        let kind = crate::scan::describe(i.source.open()?)
             .context(|| format!("reading {}", what.display()))?;
         files.push(FileEntry {
             path: i.archive_path.clone(),
@@ -674,7 +676,7 @@ fn seal_to_writer_inner<W: Write + Seek + Read + Send>(
             }
             m
         };
-        let s = crate::stored::write(
+        let s = stored::write(
             &mut out,
             payload_offset as u64,
             &file_key,
@@ -850,7 +852,7 @@ pub fn seal_file(
         if !existing.file_type().is_file() {
             return Err(UsageError::OutputNotReplaceable {
                 path: out.into(),
-                found: crate::fs_kind(&existing),
+                found: crate::fs::kind(&existing),
                 replaces: "a regular file (the archive it wrote before)",
             }
             .into());
@@ -862,8 +864,8 @@ pub fn seal_file(
             return Err(UsageError::OutputIsInput { path: out.into() }.into());
         }
     }
-    let dir = crate::cleanup::parent_dir(out);
-    let (mut tmp, _tracked) = crate::cleanup::temp_file_beside(out, "seal", ".tmp")?;
+    let dir = crate::fs::parent_dir(out);
+    let (mut tmp, _tracked) = crate::fs::temp_file_beside(out, "seal", ".tmp")?;
     let summary = seal_to_writer(inputs, opts, tmp.as_file_mut())?;
     if output.fsync {
         tmp.as_file()
