@@ -13,11 +13,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList};
 
 use modelseal::error::{Error, KeyError, ModelError, TrustError, UsageError, VerifyError};
-use modelseal::format::manifest::{Manifest, ModelName, SafeRelPath};
+use modelseal::format::manifest::{Manifest, ModelName};
 use modelseal::keys::{OpeningKey, PublicKey, SecretKey, SharedKey};
 use modelseal::open::{self, Decryption, ReadOptions};
 use modelseal::scan::GlobalPolicy;
-use modelseal::seal::{self, Details, Input, OutputOptions, Recipient, SealOptions, Source};
+use modelseal::seal::{self, Details, OutputOptions, Recipient, SealOptions};
 use modelseal::state::RollbackState;
 use modelseal::time::Expiry;
 use modelseal::trust::TrustStore;
@@ -134,10 +134,6 @@ fn to_py(py: Python<'_>, e: Error, sealing: bool) -> PyErr {
         Ok(exc) => PyErr::from_value(exc),
         Err(import_failed) => import_failed,
     }
-}
-
-fn usage(py: Python<'_>, u: UsageError) -> PyErr {
-    to_py(py, u.into(), true)
 }
 
 /// A report value of the library (`modelseal::report`: the shape `--json` prints) as Python
@@ -346,24 +342,10 @@ fn seal_bytes<'py>(
     compression: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
     let limits = Limits::default();
-    let compression = match compression {
-        "auto" => seal::CompressionChoice::Auto,
-        "zstd" => seal::CompressionChoice::Zstd,
-        "none" => seal::CompressionChoice::None,
-        other => {
-            return Err(usage(
-                py,
-                UsageError::InvalidMetadata {
-                    value: other.into(),
-                    detail: "compression must be auto, zstd or none".into(),
-                },
-            ))
-        }
-    };
-    let mut inputs = Vec::with_capacity(files.len());
+    let compression =
+        seal::CompressionChoice::parse(compression).map_err(|e| to_py(py, e, true))?;
+    let mut owned = Vec::with_capacity(files.len());
     for (path, data) in &files {
-        let archive_path = SafeRelPath::parse(path, limits.max_path_bytes)
-            .map_err(|e| to_py(py, e.into(), true))?;
         let bytes = if let Ok(buf) = data.cast::<Buffer>() {
             // Moved out of the Buffer, not copied: the Buffer is left empty.
             buf.borrow_mut().take_all()
@@ -375,32 +357,10 @@ fn seal_bytes<'py>(
                 "{path}: expected bytes or a modelseal Buffer"
             )));
         };
-        inputs.push(Input {
-            archive_path,
-            source: Source::Bytes(bytes),
-        });
+        owned.push((path.clone(), bytes));
     }
     drop(files);
-    inputs.sort_by(|a, b| {
-        a.archive_path
-            .as_str()
-            .as_bytes()
-            .cmp(b.archive_path.as_str().as_bytes())
-    });
-    if let Some(pair) = inputs
-        .windows(2)
-        .find(|p| p[0].archive_path == p[1].archive_path)
-    {
-        return Err(usage(
-            py,
-            UsageError::DuplicateInput {
-                path: pair[0].archive_path.to_string(),
-            },
-        ));
-    }
-    if inputs.is_empty() {
-        return Err(usage(py, UsageError::NoInputs));
-    }
+    let inputs = seal::inputs_from_memory(owned, &limits).map_err(|e| to_py(py, e, true))?;
     let summary = py
         .detach(move || -> Result<seal::SealSummary, Error> {
             let signer = SecretKey::read(&signing_key)?;

@@ -618,3 +618,28 @@ def test_verify_returns_exactly_what_the_cli_prints_as_json(keys, tree, tmp_path
         py = modelseal.verify(archive, trust=keys.pub("alice"), no_state=True, **key_kw)
         assert json.loads(cli.stdout) == py
         assert ("manifest" in py) and (py["manifest"] is None) == (not key_kw)
+
+
+def test_in_memory_inputs_meet_the_rules_files_meet(keys, tmp_path):
+    # The binding used to skip the reserved-name and file-count rules the CLI applies; both now
+    # come from the library (seal::inputs_from_memory).
+    def raw(files, compress="auto"):
+        return native.seal_bytes(
+            files, keys.key("alice"), [keys.pub("bob")], None, "raw-model", "1.0.0", "", {}, {}, {},
+            None, None, None, None, str(tmp_path / "r.mseal"), False, compression=compress,
+        )
+
+    for files, says in (
+        ([("manifest", b"x")], "manifest"),
+        ([("a", b"x"), ("a", b"y")], "two inputs map to the archive path"),
+        ([(f"f{i}", b"") for i in range(10_001)], "10000"),
+        ([("../up", b"x")], ".."),
+        ([], "no input"),
+    ):
+        with pytest.raises(ValueError) as e:
+            raw(files)
+        assert says in str(e.value), str(e.value)
+        assert e.value.hint
+        assert not (tmp_path / "r.mseal").exists()
+    with pytest.raises(ValueError, match="compression must be auto, zstd or none"):
+        raw([("a", b"x")], compress="gzip")

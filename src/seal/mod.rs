@@ -52,6 +52,23 @@ pub enum CompressionChoice {
     None,
 }
 
+impl CompressionChoice {
+    /// `auto`, `zstd` or `none` (the CLI's `--compression`, Python's `compress=`); anything else
+    /// is refused, never taken as `auto`.
+    pub fn parse(s: &str) -> Result<CompressionChoice> {
+        match s {
+            "auto" => Ok(CompressionChoice::Auto),
+            "zstd" => Ok(CompressionChoice::Zstd),
+            "none" => Ok(CompressionChoice::None),
+            other => Err(UsageError::InvalidMetadata {
+                value: other.into(),
+                detail: "compression must be auto, zstd or none".into(),
+            }
+            .into()),
+        }
+    }
+}
+
 /// What to seal and for whom.
 #[derive(Debug)]
 pub struct SealOptions<'a> {
@@ -300,6 +317,41 @@ fn collect_inputs_inner(paths: &[PathBuf], limits: &Limits) -> Result<Vec<Input>
             }
             .into());
         }
+    }
+    finish_inputs(out, limits)
+}
+
+/// Inputs held in memory (the Python package's `dump`), each with its archive path, under the
+/// same rules as files: valid paths within the limit, at most `max_files`, none twice, none the
+/// reserved manifest name, at least one.
+pub fn inputs_from_memory(files: Vec<(String, Vec<u8>)>, limits: &Limits) -> Result<Vec<Input>> {
+    inputs_from_memory_inner(files, limits).map_err(as_seal_input)
+}
+
+fn inputs_from_memory_inner(files: Vec<(String, Vec<u8>)>, limits: &Limits) -> Result<Vec<Input>> {
+    if files.len() > limits.max_files {
+        return Err(crate::error::ContentError::TooManyFiles {
+            max: limits.max_files,
+        }
+        .into());
+    }
+    let mut out = Vec::with_capacity(files.len());
+    for (path, bytes) in files {
+        out.push(Input {
+            archive_path: SafeRelPath::parse(&path, limits.max_path_bytes)?,
+            source: Source::Bytes(bytes),
+        });
+    }
+    finish_inputs(out, limits)
+}
+
+/// The rules every set of inputs meets, sorted into archive order.
+fn finish_inputs(mut out: Vec<Input>, limits: &Limits) -> Result<Vec<Input>> {
+    if out.len() > limits.max_files {
+        return Err(crate::error::ContentError::TooManyFiles {
+            max: limits.max_files,
+        }
+        .into());
     }
     // Directories with no regular file in them: nothing to seal is a mistake, not an archive.
     if out.is_empty() {

@@ -925,11 +925,7 @@ impl Sealing {
 
 fn seal_cmd(a: SealArgs, quiet: bool) -> Result<(), Error> {
     let s = a.s.load()?;
-    let compression = match a.compression.as_str() {
-        "zstd" => CompressionChoice::Zstd,
-        "none" => CompressionChoice::None,
-        _ => CompressionChoice::Auto,
-    };
+    let compression = CompressionChoice::parse(&a.compression)?;
     let opts = s.options(&a.s, compression)?;
     let inputs = seal::collect_inputs(&a.inputs, &opts.limits)?;
     let total: u64 = a.inputs.iter().map(|p| dir_size(p)).sum();
