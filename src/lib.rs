@@ -39,7 +39,7 @@
 #![deny(missing_docs)]
 
 pub mod archive;
-pub mod cosign;
+pub mod countersign;
 pub mod crypto;
 pub mod error;
 pub mod format;

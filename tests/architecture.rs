@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["archive", "scan"],
     &["verify"],
     &["seal", "open"],
-    &["cosign", "report", "models"],
+    &["countersign", "report", "models"],
 ];
 const TEST_ONLY: &[&str] = &["craft", "fuzzing"];
 

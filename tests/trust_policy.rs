@@ -121,17 +121,18 @@ fn k_of_n_counts_distinct_trusted_signers_once() {
         })
     );
     // The author signing again adds nothing.
-    let e = modelseal::cosign::add_signature(&path, &w.author, &Default::default()).unwrap_err();
+    let e =
+        modelseal::countersign::add_signature(&path, &w.author, &Default::default()).unwrap_err();
     assert_refused!(e, Error::Verify(VerifyError::DuplicateSignature { .. }));
     // An untrusted co-signer adds nothing either.
-    modelseal::cosign::add_signature(&path, &w.stranger, &Default::default()).unwrap();
+    modelseal::countersign::add_signature(&path, &w.stranger, &Default::default()).unwrap();
     let e = verify(&std::fs::read(&path).unwrap(), &trust, None).unwrap_err();
     assert_refused!(
         e,
         Error::Trust(TrustError::TooFewSignatures { found: 1, .. })
     );
     // A second trusted key does; the payload is untouched and still opens.
-    modelseal::cosign::add_signature(&path, &second, &Default::default()).unwrap();
+    modelseal::countersign::add_signature(&path, &second, &Default::default()).unwrap();
     let cosigned = std::fs::read(&path).unwrap();
     let report = verify(&cosigned, &trust, None).unwrap();
     assert_eq!(report.header.cosigners(), &[second.public().key_id()]);

@@ -132,14 +132,14 @@ fn open_chunk(key: &aead::LessSafeKey, nonce: aead::Nonce, buf: &mut [u8]) -> Op
 /// Random-access chunk encryption for writers that produce chunks out of order (the single-pass
 /// stored payload writer). The caller must produce exactly the spec's chunking: full chunks at
 /// indices `0..n-1` and one final short (possibly empty) chunk at `n-1`, each sealed exactly once.
-pub struct ChunkSealer {
+pub(crate) struct ChunkSealer {
     keys: MessageKeys,
     salt: [u8; SALT_SIZE],
 }
 
 impl ChunkSealer {
     /// A fresh random salt for `input_key`.
-    pub fn new(input_key: &[u8; KEY_SIZE], context: &[u8]) -> Self {
+    pub(crate) fn new(input_key: &[u8; KEY_SIZE], context: &[u8]) -> Self {
         let mut salt = [0u8; SALT_SIZE];
         super::fill_random(&mut salt);
         ChunkSealer {
@@ -149,15 +149,17 @@ impl ChunkSealer {
     }
 
     /// `salt || commitment`: the first 56 bytes of the ciphertext.
-    pub fn prefix(&self) -> [u8; PREFIX_SIZE] {
+    pub(crate) fn prefix(&self) -> [u8; PREFIX_SIZE] {
         let mut p = [0u8; PREFIX_SIZE];
         p[..SALT_SIZE].copy_from_slice(&self.salt);
         p[SALT_SIZE..].copy_from_slice(&self.keys.commitment);
         p
     }
 
-    /// Encrypts chunk `index` in place (at most 16 KiB of plaintext) and appends its tag.
-    pub fn seal(&self, index: u64, buf: &mut Vec<u8>) -> io::Result<()> {
+    /// Encrypts chunk `index` in place (at most 16 KiB of plaintext) and appends its tag. Crate
+    /// private: sealing one index twice would reuse its nonce, and only the stored writer, which
+    /// seals each index once in order, may call it.
+    pub(crate) fn seal(&self, index: u64, buf: &mut Vec<u8>) -> io::Result<()> {
         if index >= HARD_MAX_CHUNK_COUNT || buf.len() > CHUNK_SIZE {
             return Err(Error::from(DecryptError::TooManyChunks {
                 max: HARD_MAX_CHUNK_COUNT,
@@ -451,6 +453,7 @@ fn input_key_checked(bytes: &[u8]) -> Result<&[u8; KEY_SIZE], Error> {
     Ok(input_key(bytes)?)
 }
 
+#[cfg(any(test, feature = "craft", fuzzing))]
 /// Encrypts a whole in-memory message (tests and small messages).
 pub fn encrypt_to_vec(
     plaintext: &[u8],

@@ -115,6 +115,7 @@ pub(crate) fn hkdf_sha256(ikm: &[u8], salt: &[u8], info: &[u8]) -> Zeroizing<[u8
     out
 }
 
+#[cfg(any(test, feature = "craft", fuzzing))]
 /// AES-256-GCM open with ring, exactly as the chunk and wrap paths call it, for conformance tests
 /// (Wycheproof AES-GCM) and the differential test. `None` when the tag does not verify.
 #[doc(hidden)]
@@ -139,6 +140,7 @@ pub fn aes256gcm_open_raw(
     Some(buf)
 }
 
+#[cfg(any(test, feature = "craft", fuzzing))]
 /// AES-256-GCM seal with ring (ciphertext || tag), the counterpart of [`aes256gcm_open_raw`].
 #[doc(hidden)]
 pub fn aes256gcm_seal_raw(

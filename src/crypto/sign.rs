@@ -40,6 +40,7 @@ pub(crate) fn parse_verifying_key(bytes: &[u8; 32]) -> Option<VerifyingKey> {
     Some(key)
 }
 
+#[cfg(any(test, feature = "craft", fuzzing))]
 /// Raw strict verification, for conformance tests (Wycheproof EdDSA) through the same call.
 #[doc(hidden)]
 pub fn verify_strict_raw(public: &[u8], message: &[u8], signature: &[u8]) -> bool {

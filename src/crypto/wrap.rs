@@ -78,6 +78,7 @@ pub fn is_weak_x25519(public: &[u8; 32]) -> bool {
         .was_contributory()
 }
 
+#[cfg(any(test, feature = "craft", fuzzing))]
 /// X25519 through the same library call the wrap uses, for Wycheproof XDH vectors.
 #[doc(hidden)]
 pub fn x25519_raw(secret: &[u8; 32], public: &[u8; 32]) -> [u8; 32] {

@@ -209,10 +209,11 @@ impl<W: Write> Write for Counting<W> {
     }
 }
 
-/// Re-hashes an input while it is copied, so a file changed since the manifest was made is caught.
-struct Rehash<R> {
-    inner: R,
-    hash: Sha256,
+/// SHA-256 of an input while it is copied into the tar: in the streaming path it catches a file
+/// changed since the manifest was made, in the single-pass path (`stored`) it makes the manifest.
+pub(super) struct Rehash<R> {
+    pub(super) inner: R,
+    pub(super) hash: Sha256,
 }
 
 impl<R: Read> Read for Rehash<R> {

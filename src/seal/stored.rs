@@ -67,20 +67,6 @@ impl Write for ChannelWriter {
     }
 }
 
-/// SHA-256 of what passes through, and exactly `size` bytes or an `InputChanged` refusal.
-struct Hashing<R> {
-    inner: R,
-    hash: Sha256,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hash.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
 /// Receives the tar stream after the manifest region and writes every chunk that does not hold
 /// manifest bytes, in order.
 struct ChunkWriter<'a, W: Write> {
@@ -280,7 +266,7 @@ fn read_inputs(
         // A file rewritten in place at the same size while it is read would give an archive
         // whose content never existed as a file: compared as GNU tar does.
         let before = input.source.stamp()?;
-        let mut src = Hashing {
+        let mut src = super::Rehash {
             inner: input.source.open()?,
             hash: Sha256::default(),
         };

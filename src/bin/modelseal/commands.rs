@@ -54,7 +54,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), Error> {
             archive,
         } => {
             let signer = SecretKey::read(&key)?;
-            let h = modelseal::cosign::add_signature(&archive, &signer, &Limits::default())?;
+            let h = modelseal::countersign::add_signature(&archive, &signer, &Limits::default())?;
             outln!(
                 "added a signature by {} to {} ({} {})",
                 signer.public().key_id(),
