@@ -117,6 +117,24 @@ fn allocation_bombs_end_in_a_clean_refusal_under_a_memory_limit() {
             out.status
         );
         assert!(stderr.starts_with("error: "), "{name}: {stderr}");
+        let says = match name {
+            "manifest length 2^40" => "cannot decode the manifest: LimitExceeded",
+            "GNU long name of 1 GiB" => "has unsupported type GNU long name",
+            "PAX header of 1 GiB" => "PAX header refused: 1073741824 bytes, limit 4096",
+            // Decompression stops one byte past the signed tar size, long before 1 GiB.
+            "1 GiB zstd ratio bomb" => "differs from the signed",
+            "payload claiming 2^50 bytes" => "chunks exceeds the limit of 4294967296",
+            other => panic!("no expected reason for {other}"),
+        };
+        assert!(
+            stderr.lines().next().unwrap().contains(says),
+            "{name}: {stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 2, "{name}: {stderr}");
+        assert!(
+            stderr.lines().nth(1).unwrap().starts_with("hint: "),
+            "{name}: {stderr}"
+        );
         assert_eq!(listing(w.dir.path()), before, "{name}: left files behind");
     }
 }
