@@ -1,4 +1,7 @@
-//! Single-pass sealing of stored (uncompressed) payloads: every input byte is read once.
+//! Single-pass sealing of stored (uncompressed) payloads: every input byte is read once for the
+//! payload. (Before that, `seal` reads each file's format: a pickle or joblib file is walked
+//! whole by `scan::describe` to record its globals, so a pickle is read twice; other files only
+//! their first bytes.)
 //!
 //! When the payload is not compressed, the tar layout is known from the file sizes alone: the
 //! manifest has a fixed length (its hashes are fixed-width), so every entry's plaintext offset, and
