@@ -255,7 +255,8 @@ pub struct Temporary {
     /// Kept whatever happens: a running process holds its lock, or it is younger than
     /// [`CLEAN_GRACE`].
     pub in_use: bool,
-    /// For an `old` backup: the output path it was moved aside from.
+    /// For an `old` backup: the output path it was moved aside from (the full name, read from
+    /// the one directory inside it).
     restore_to: Option<PathBuf>,
 }
 
@@ -336,18 +337,24 @@ fn probe(dir: &Path) -> Result<Vec<(Temporary, File)>> {
         if !same_file(&meta, &file) {
             continue;
         }
-        let held = match file.try_lock() {
-            Ok(()) => false,
-            Err(std::fs::TryLockError::WouldBlock) => true,
-            Err(std::fs::TryLockError::Error(_)) => continue,
-        };
+        // A young entry is never locked, not even to test: its creator may be about to lock it,
+        // and must not find it held.
         let recent = [meta.modified(), changed(&meta)]
             .into_iter()
             .flatten()
             .any(|t| t.elapsed().map_or(true, |age| age < CLEAN_GRACE));
-        // A backup whose name kept all of its output's name can go back there.
-        let restore_to =
-            (holds == KINDS[4].2 && name.len() < MAX_NAME_IN_TEMP).then(|| dir.join(name));
+        let held = !recent
+            && match file.try_lock() {
+                Ok(()) => false,
+                Err(std::fs::TryLockError::WouldBlock) => true,
+                Err(std::fs::TryLockError::Error(_)) => continue,
+            };
+        // A backup holds the previous output under its full name (the temporary's NAME may be
+        // cut): it can go back there.
+        let restore_to = (holds == KINDS[4].2)
+            .then(|| backed_up_name(&path, name))
+            .flatten()
+            .map(|n| dir.join(n));
         found.push((
             Temporary {
                 bytes: size_of(&path),
@@ -362,6 +369,22 @@ fn probe(dir: &Path) -> Result<Vec<(Temporary, File)>> {
     }
     found.sort_by(|a, b| a.0.path.cmp(&b.0.path));
     Ok(found)
+}
+
+/// The name of the one directory inside an `open --force` backup (the output's full file name),
+/// if it is that: one entry, a directory, whose name starts with the temporary's NAME.
+fn backed_up_name(backup: &Path, name_in_temp: &str) -> Option<std::ffi::OsString> {
+    let mut entries = std::fs::read_dir(backup).ok()?;
+    let e = entries.next()?.ok()?;
+    if entries.next().is_some() || !e.file_type().ok()?.is_dir() {
+        return None;
+    }
+    let n = e.file_name();
+    n.to_str()?.starts_with(name_in_temp).then_some(n)
+}
+
+fn is_empty_dir(p: &Path) -> bool {
+    std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_none())
 }
 
 /// The status-change time, which no user can set back (unlike the modification time).
@@ -413,12 +436,24 @@ pub fn clean(dirs: &[PathBuf], dry_run: bool) -> Result<Cleaned> {
             out.in_use.push(t);
             continue;
         }
+        if t.holds == KINDS[4].2 && t.restore_to.is_none() && !is_empty_dir(&t.path) {
+            // A previous output whose name cannot be told: never deleted, left for a person.
+            let e = Error::io(
+                format!("keeping {}", t.path.display()),
+                std::io::Error::other(
+                    "it holds the previous output of an interrupted open --force under an \
+                     unexpected name; move it back by hand",
+                ),
+            );
+            out.failed.push((t, e));
+            continue;
+        }
         if let Some(to) = t
             .restore_to
             .clone()
             .filter(|to| to.symlink_metadata().is_err())
         {
-            let moved = t.path.join("old");
+            let moved = t.path.join(to.file_name().unwrap_or_default());
             if moved.symlink_metadata().is_ok_and(|m| m.is_dir()) {
                 let restored = if dry_run {
                     Ok(())
@@ -529,5 +564,27 @@ mod tests {
         ] {
             assert_eq!(kind_of(name), None, "{name}");
         }
+    }
+
+    #[test]
+    fn a_young_temporary_is_never_locked_by_clean_so_its_creator_can_lock_it() {
+        let d = tempfile::tempdir().unwrap();
+        let young = d.path().join(".m.mseal.modelseal-seal-a1B2c3.tmp");
+        std::fs::write(&young, b"partial").unwrap();
+        // While clean's probe holds its handles, the creator's non-blocking lock still succeeds.
+        let found = probe(d.path()).unwrap();
+        assert_eq!(found.len(), 1);
+        assert!(found[0].0.in_use, "younger than the grace period: kept");
+        let creator = File::open(&young).unwrap();
+        assert!(
+            creator.try_lock().is_ok(),
+            "clean must not hold a young entry's lock"
+        );
+        drop(found);
+        assert!(clean(&[d.path().to_path_buf()], false)
+            .unwrap()
+            .removed
+            .is_empty());
+        assert!(young.exists());
     }
 }

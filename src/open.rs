@@ -664,11 +664,16 @@ fn commit_dir(tmp: tempfile::TempDir, out_dir: &Path, force: bool) -> Result<()>
         // Move the old output aside, put the new one in place, then delete the old one. Removing
         // never follows symlinks, so a planted link cannot redirect the deletion.
         let (backup, _guard) = crate::fs::backup_dir_beside(out_dir)?;
-        let backup_path = backup.path().join("old");
+        // Under the output's own full name: `clean` can put it back even when the backup's name
+        // had to cut it.
+        let backup_path = backup
+            .path()
+            .join(out_dir.file_name().unwrap_or(std::ffi::OsStr::new("old")));
+        // Tracked before the rename: interrupted at any moment from here on, the previous output
+        // goes back in place (a restore of what was not yet moved does nothing).
+        let _restore = crate::fs::track_restore(&backup_path, out_dir);
         std::fs::rename(out_dir, &backup_path)
             .context(|| format!("moving aside {}", out_dir.display()))?;
-        // Interrupted from here on, the previous output goes back in place, never lost.
-        let _restore = crate::fs::track_restore(&backup_path, out_dir);
         let tmp_path = tmp.keep();
         if let Err(e) = std::fs::rename(&tmp_path, out_dir) {
             let _ = std::fs::rename(&backup_path, out_dir);

@@ -405,15 +405,23 @@ fn refuse_foreign_owner(path: &Path, uid: u32) -> Result<()> {
 }
 
 /// Refuses a trust path below a directory that someone else could change: each directory above
-/// it (after resolving links) must be owned by the user or root, and not writable by group or
-/// others unless sticky (as `/tmp` is: there, only an entry's owner may rename or remove it).
+/// it, both as written (where a link in the path lives: whoever may write there may repoint the
+/// link) and after resolving links, must be owned by the user or root, and not writable by group
+/// or others unless sticky (as `/tmp` is: there, only an entry's owner may rename or remove it).
 fn refuse_unsafe_parents(path: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let full = std::fs::canonicalize(path)
             .context(|| format!("reading trust store {}", path.display()))?;
-        for dir in full.ancestors().skip(1) {
+        let written = std::path::absolute(path)
+            .context(|| format!("reading trust store {}", path.display()))?;
+        let dirs: Vec<&Path> = written
+            .ancestors()
+            .skip(1)
+            .chain(full.ancestors().skip(1))
+            .collect();
+        for dir in dirs {
             let meta = std::fs::metadata(dir).context(|| format!("reading {}", dir.display()))?;
             let mode = meta.permissions().mode() & 0o7777;
             if mode & 0o022 != 0 && mode & 0o1000 == 0 {

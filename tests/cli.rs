@@ -600,7 +600,13 @@ fn a_trust_store_others_can_write_is_refused() {
     set(&shared, 0o1777);
     assert!(verify("shared/alice.pub").status.success());
     set(&shared, 0o777);
-    for t in ["shared/alice.pub", "via-link.pub"] {
+    // A link that lives in a directory others may write (they could repoint it) is refused too,
+    // though what it points to is safe.
+    let good = d.path().join("good");
+    std::fs::create_dir(&good).unwrap();
+    std::fs::copy(d.path().join("alice.pub"), good.join("alice.pub")).unwrap();
+    std::os::unix::fs::symlink(&good, shared.join("link-to-good")).unwrap();
+    for t in ["shared/alice.pub", "via-link.pub", "shared/link-to-good"] {
         let o = verify(t);
         assert_eq!(o.status.code(), Some(1), "{t}");
         let err = String::from_utf8(o.stderr).unwrap();

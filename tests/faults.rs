@@ -222,15 +222,23 @@ fn clean_removes_what_a_killed_run_left_and_never_what_a_running_one_holds() {
     decoys.sort();
     // What an open --force killed between its two renames leaves: the previous output moved
     // aside, with nothing at its path (put back), or with the new output there (removed).
-    for (name, output_there) in [("prev", false), ("done", true)] {
-        let old = dir.join(format!(".{name}.modelseal-old-QwErTy/old"));
+    // The long one's backup name cuts its NAME at 200 bytes; the full name is the one inside.
+    let long = "L".repeat(230);
+    for (name, output_there) in [("prev", false), ("done", true), (long.as_str(), false)] {
+        let cut = &name[..name.len().min(200)];
+        let old = dir.join(format!(".{cut}.modelseal-old-QwErTy/{name}"));
         std::fs::create_dir_all(&old).unwrap();
         std::fs::write(old.join("weights.bin"), b"previous").unwrap();
         if output_there {
             std::fs::create_dir(dir.join(name)).unwrap();
         }
     }
-    let backups = [".done.modelseal-old-QwErTy", ".prev.modelseal-old-QwErTy"];
+    let long_backup = format!(".{}.modelseal-old-QwErTy", "L".repeat(200));
+    let backups = [
+        ".done.modelseal-old-QwErTy".to_string(),
+        ".prev.modelseal-old-QwErTy".to_string(),
+        long_backup.clone(),
+    ];
 
     let open = [
         "open",
@@ -257,7 +265,7 @@ fn clean_removes_what_a_killed_run_left_and_never_what_a_running_one_holds() {
             .collect();
         let mut known = decoys.clone();
         if first {
-            known.extend(backups.iter().map(|b| b.to_string()));
+            known.extend(backups.iter().cloned());
         }
         let mut child = stopped_with_a_temporary(dir, &args, &known);
         let left: Vec<String> = temporaries(dir)
@@ -317,6 +325,11 @@ fn clean_removes_what_a_killed_run_left_and_never_what_a_running_one_holds() {
             assert_eq!(
                 std::fs::read(dir.join("prev/weights.bin")).unwrap(),
                 b"previous"
+            );
+            assert_eq!(
+                std::fs::read(dir.join(&long).join("weights.bin")).unwrap(),
+                b"previous",
+                "a backup whose name was cut goes back under its full name"
             );
         } else {
             assert!(said.contains("removed 1 stale temporary ("), "{said}");
