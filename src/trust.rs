@@ -302,7 +302,19 @@ pub fn default_dir() -> Option<PathBuf> {
 pub fn dir_add(dir: &Path, key_file: &Path, models: &[String]) -> Result<KeyId> {
     let key = PublicKey::read(key_file)?;
     let id = key.key_id();
+    let existed = dir.symlink_metadata().is_ok();
     std::fs::create_dir_all(dir).context(|| format!("creating {}", dir.display()))?;
+    // A store `verify` would refuse as unsafe is not written to either.
+    let safe = refuse_unsafe_parents(dir).and_then(|()| {
+        let meta = std::fs::metadata(dir).context(|| format!("reading {}", dir.display()))?;
+        refuse_writable_by_others(dir, &meta)
+    });
+    if let Err(e) = safe {
+        if !existed {
+            let _ = std::fs::remove_dir(dir);
+        }
+        return Err(e);
+    }
     let target = dir.join(format!("{id}.pub"));
     let body = format!("# trusted modelseal signing key {id}\n{}\n", key.to_line());
     crate::fs::write_atomic(&target, body.as_bytes())?;

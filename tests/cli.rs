@@ -616,6 +616,14 @@ fn a_trust_store_others_can_write_is_refused() {
         );
         assert!(err.contains("hint: run `chmod go-w`"), "{err}");
     }
+    // `trust add` does not write into a store `verify` would refuse.
+    let o = ms(d.path())
+        .args(["trust", "--dir", "shared/store", "add", "alice.pub"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("(above the trust store"));
+    assert!(!shared.join("store").exists(), "nothing left behind");
     set(&shared, 0o755);
 
     // A store owned by another user (who could rewrite it whatever its mode) is refused.
