@@ -12,19 +12,8 @@
 //! let reader_pub = reader.public();
 //!
 //! let inputs = seal::collect_inputs(&[dir.path().join("model.bin")], &Limits::default())?;
-//! let opts = seal::SealOptions {
-//!     signer: &author,
-//!     recipients: vec![seal::Recipient::PublicKey(&reader_pub)],
-//!     name: modelseal::format::manifest::ModelName::parse("iris-tree")?,
-//!     version: semver::Version::new(1, 0, 0),
-//!     description: String::new(),
-//!     metadata: Default::default(),
-//!     created: modelseal::time::now()?,
-//!     expires: None,
-//!     compression: seal::CompressionChoice::Auto,
-//!     details: Default::default(),
-//!     limits: Limits::default(),
-//! };
+//! let to = vec![seal::Recipient::PublicKey(&reader_pub)];
+//! let opts = seal::SealOptions::new(&author, to, "iris-tree", "1.0.0")?;
 //! let archive = dir.path().join("iris.mseal");
 //! seal::seal_file(&inputs, &opts, &archive, seal::OutputOptions::default())?;
 //!

@@ -457,7 +457,7 @@ fn cli_allow_globals_takes_profiles_names_and_prefixes_and_refuses_bad_entries()
         err.lines()
             .nth(1)
             .unwrap()
-            .starts_with("hint: do not unpickle it; list those exact names"),
+            .starts_with("hint: do not load it; list those exact names in --allow-globals"),
         "{err}"
     );
     assert!(!d.path().join("a").exists());

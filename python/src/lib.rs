@@ -12,125 +12,138 @@ use std::path::{Path, PathBuf};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList};
 
-use modelseal::error::{Error, KeyError, ModelError, TrustError, UsageError, VerifyError};
-use modelseal::format::manifest::{Manifest, ModelName};
+use modelseal::error::{
+    Area, Error, ErrorKind, KeyError, ModelError, Term, TrustError, UsageError, VerifyError,
+    Vocabulary,
+};
+use modelseal::format::manifest::Manifest;
 use modelseal::keys::{OpeningKey, PublicKey, SecretKey, SharedKey};
 use modelseal::open::{self, Decryption, ReadOptions};
 use modelseal::scan::GlobalPolicy;
-use modelseal::seal::{self, Details, OutputOptions, Recipient, SealOptions};
+use modelseal::seal::{self, Details, OutputOptions};
 use modelseal::state::RollbackState;
 use modelseal::time::Expiry;
 use modelseal::trust::TrustStore;
 use modelseal::{scan, Limits};
 
-/// Which Python exception a crate error becomes. `sealing` turns malformed caller input (a bad
-/// model name, version, path or metadata) into `ValueError` instead of an archive `FormatError`.
-fn class_of(e: &Error, sealing: bool) -> (&'static str, Option<i32>) {
-    const EEXIST: i32 = 17;
-    match e {
-        Error::Io { source, .. } => ("OSError", source.raw_os_error()),
-        Error::Usage(UsageError::OutputExists { .. }) => ("FileExistsError", Some(EEXIST)),
-        Error::Usage(UsageError::InputChanged { .. }) => ("OSError", None),
-        Error::Usage(_) => ("ValueError", None),
-        Error::Format(_) if sealing => ("ValueError", None),
-        Error::Format(_) => ("FormatError", None),
-        Error::Key(KeyError::Exists { .. }) => ("FileExistsError", Some(EEXIST)),
-        Error::Key(_) => ("KeyFileError", None),
-        Error::Verify(VerifyError::UntrustedSigner { .. }) => ("UntrustedSignerError", None),
-        Error::Verify(VerifyError::Expired { .. }) => ("ExpiredError", None),
-        Error::Verify(_) => ("SignatureError", None),
-        Error::Decrypt(_) => ("DecryptionError", None),
-        Error::Content(_) if sealing => ("ValueError", None),
-        Error::Content(_) => ("UnsafeContentError", None),
-        Error::Model(ModelError::DisallowedGlobal { .. }) => ("DisallowedGlobalError", None),
-        Error::Model(ModelError::NoProfileForVersion { .. }) => ("VersionMismatchError", None),
-        Error::Model(ModelError::UnknownProfile { .. } | ModelError::InvalidGlobalEntry { .. }) => {
-            ("ValueError", None)
+/// The Python package's names for the options and commands the library's hints refer to: its
+/// argument names, never the CLI's flags.
+struct PythonNames;
+
+impl Vocabulary for PythonNames {
+    fn term(&self, term: Term) -> &'static str {
+        match term {
+            Term::Force => "force=True",
+            Term::Recipients => "recipients=",
+            Term::SharedKey => "shared_key=",
+            Term::Identity => "identity=",
+            Term::SigningKey => "signing_key=",
+            Term::Trust => "trust=",
+            Term::KeygenShared => "modelseal.keygen_shared()",
+            Term::KeyPrefix => "prefix",
+            Term::AllowGlobals => "allow_globals=",
+            Term::NoState => "no_state=True",
+            Term::VersionPolicy => "a relaxed version_policy=",
+            Term::TrustAdd => "the command line's `modelseal trust add`",
+            Term::CoSign => "the command line's `modelseal sign`",
+            Term::OpenUnchecked => "the command line's `modelseal open`",
+            Term::OutputDir => "give a directory path",
+            Term::StreamOut | Term::StreamIn => "give a path, bytes or a binary file object",
+            Term::TrustHelp => "SECURITY.md",
+            Term::Help => "help(modelseal)",
         }
-        Error::Model(
-            ModelError::LibraryVersionMismatch { .. }
-            | ModelError::EncodingMismatch { .. }
-            | ModelError::RequirementMismatch { .. }
-            | ModelError::RequirementMissing { .. },
-        ) => ("VersionMismatchError", None),
-        Error::Model(ModelError::BadInput { .. } | ModelError::Training { .. }) => {
-            ("ValueError", None)
-        }
-        Error::Model(_) => ("UnsafeContentError", None),
-        Error::Trust(TrustError::NoTrustStore) => ("ValueError", None),
-        Error::Trust(
-            TrustError::BadPolicy { .. }
-            | TrustError::UnknownKey { .. }
-            | TrustError::WritableByOthers { .. }
-            | TrustError::OwnedByOther { .. }
-            | TrustError::UnsafeParent { .. },
-        ) => ("KeyFileError", None),
-        Error::Trust(
-            TrustError::Rollback { .. }
-            | TrustError::Equivocation { .. }
-            | TrustError::BelowMinimumVersion { .. }
-            | TrustError::StateCorrupted { .. },
-        ) => ("RollbackError", None),
-        Error::Trust(_) => ("UntrustedSignerError", None),
-        _ if e.is_refusal() => ("RefusedError", None),
-        _ => ("OSError", None),
     }
 }
 
-/// The Python exception instance for a crate error: `str(exc)` is the CLI's `error:` line,
-/// `exc.hint` its `hint:` line.
-fn exception<'py>(py: Python<'py>, e: &Error, sealing: bool) -> PyResult<Bound<'py, PyAny>> {
-    let (class, errno) = class_of(e, sealing);
-    // The crate's hint for a format error speaks of a damaged archive, which is wrong when the
-    // caller's own name, version, path or metadata was refused while sealing.
-    let hint = match e {
-        Error::Format(_) | Error::Content(_) if sealing => {
-            "fix the model name (letters, digits, '.', '_', '/', '-'), the semver version, the file \
-             paths or the metadata given for sealing"
-        }
-        // The library's hints name CLI flags; Python users get the argument's name.
-        Error::Usage(UsageError::OutputNotReplaceable { .. }) => {
-            "choose another path: force=True replaces only an archive file, never a device, FIFO, \
-             socket, link or directory"
-        }
-        Error::Usage(UsageError::TwoOpeningKeys) => "give identity= or shared_key=, not both",
-        Error::Usage(UsageError::NoOpeningKey) => {
-            "give identity= (your .key file) or shared_key=, or set MODELSEAL_IDENTITY_FILE; ask \
-             the sender to seal for your .pub if you have no key it accepts"
-        }
-        Error::Trust(TrustError::WritableByOthers { .. } | TrustError::UnsafeParent { .. }) => {
-            "run `chmod go-w` on it (and check who else could have changed it)"
-        }
-        Error::Model(ModelError::DisallowedGlobal { .. }) => {
-            "do not load it; review them with modelseal.untrusted_globals() and add exact names to \
-             allow_globals= only if you trust their code"
-        }
-        Error::Model(ModelError::UncheckedFile { .. }) => {
-            "load only archives whose model file is a pickle modelseal.dump wrote, or open it by \
-             hand with modelseal.verify() and a loader you trust"
-        }
-        Error::Model(ModelError::InvalidGlobalEntry { .. } | ModelError::UnknownProfile { .. }) => {
-            "allow_globals= takes '@sklearn', '@/path/to/list', exact names such as \
-             'mypkg.MyEstimator', or 'pkg.*'"
-        }
-        Error::Model(ModelError::NoProfileForVersion { .. }) => {
-            "install the scikit-learn release the model was built with, or pass the exact names \
-             it needs in allow_globals="
-        }
-        _ => e.hint(),
-    };
+/// Every term as the Python package spells it (for the test that no CLI flag is among them).
+#[pyfunction]
+fn _vocabulary() -> Vec<&'static str> {
+    Term::ALL.iter().map(|t| PythonNames.term(*t)).collect()
+}
+
+/// Which Python exception a crate error becomes (`modelseal/errors.py`), by its kind: refusals
+/// by area, usage errors as `ValueError` (or `FileExistsError`), I/O errors as `OSError` with
+/// their errno.
+fn class_of(e: &Error) -> (&'static str, Option<i32>) {
+    const EEXIST: i32 = 17;
+    match (e.kind(), e) {
+        (ErrorKind::Io, Error::Io { source, .. }) => ("OSError", source.raw_os_error()),
+        (ErrorKind::Io, _) => ("OSError", None),
+        (
+            _,
+            Error::Usage(UsageError::OutputExists { .. }) | Error::Key(KeyError::Exists { .. }),
+        ) => ("FileExistsError", Some(EEXIST)),
+        (ErrorKind::Usage, _) => ("ValueError", None),
+        (ErrorKind::Refusal(area), e) => (
+            match (area, e) {
+                (Area::Format, _) => "FormatError",
+                (Area::Key, _) => "KeyFileError",
+                (Area::Verify, Error::Verify(VerifyError::UntrustedSigner { .. })) => {
+                    "UntrustedSignerError"
+                }
+                (Area::Verify, Error::Verify(VerifyError::Expired { .. })) => "ExpiredError",
+                (Area::Verify, _) => "SignatureError",
+                (Area::Decrypt, _) => "DecryptionError",
+                (Area::Content, _) => "UnsafeContentError",
+                (Area::Model, Error::Model(ModelError::DisallowedGlobal { .. })) => {
+                    "DisallowedGlobalError"
+                }
+                (
+                    Area::Model,
+                    Error::Model(
+                        ModelError::NoProfileForVersion { .. }
+                        | ModelError::LibraryVersionMismatch { .. }
+                        | ModelError::EncodingMismatch { .. }
+                        | ModelError::RequirementMismatch { .. }
+                        | ModelError::RequirementMissing { .. },
+                    ),
+                ) => "VersionMismatchError",
+                (Area::Model, _) => "UnsafeContentError",
+                (Area::Trust, Error::Trust(TrustError::NoTrustStore)) => "ValueError",
+                (
+                    Area::Trust,
+                    Error::Trust(
+                        TrustError::BadPolicy { .. }
+                        | TrustError::UnknownKey { .. }
+                        | TrustError::WritableByOthers { .. }
+                        | TrustError::OwnedByOther { .. }
+                        | TrustError::UnsafeParent { .. },
+                    ),
+                ) => "KeyFileError",
+                (Area::Trust, Error::Trust(TrustError::Equivocation { .. })) => "EquivocationError",
+                (
+                    Area::Trust,
+                    Error::Trust(
+                        TrustError::Rollback { .. }
+                        | TrustError::BelowMinimumVersion { .. }
+                        | TrustError::StateCorrupted { .. },
+                    ),
+                ) => "RollbackError",
+                (Area::Trust, _) => "UntrustedSignerError",
+                (Area::Output, Error::Usage(UsageError::InputChanged { .. })) => "OSError",
+                (Area::Output, _) => "ValueError",
+            },
+            None,
+        ),
+    }
+}
+
+/// The Python exception instance for a crate error: `str(exc)` is the message, `exc.hint` the
+/// library's hint in the package's words ([`PythonNames`]).
+fn exception<'py>(py: Python<'py>, e: &Error) -> PyResult<Bound<'py, PyAny>> {
+    let (class, errno) = class_of(e);
     let exc = py
         .import("modelseal.errors")?
         .getattr("_from_rust")?
-        .call1((class, e.to_string(), hint, errno))?;
+        .call1((class, e.to_string(), e.hint(&PythonNames), errno))?;
     if let Error::Model(ModelError::DisallowedGlobal { globals, .. }) = e {
         exc.setattr("globals", globals.clone())?;
     }
     Ok(exc)
 }
 
-fn to_py(py: Python<'_>, e: Error, sealing: bool) -> PyErr {
-    match exception(py, &e, sealing) {
+fn to_py(py: Python<'_>, e: Error) -> PyErr {
+    match exception(py, &e) {
         Ok(exc) => PyErr::from_value(exc),
         Err(import_failed) => import_failed,
     }
@@ -312,13 +325,15 @@ impl Buffer {
     }
 }
 
-/// Seals in-memory files into `out_path`, signed with `signing_key` and encrypted to every
-/// recipient. The archive is written to a temporary file beside `out_path` and renamed into place
-/// only when complete. Returns the header and manifest as a dict.
+/// Seals in-memory files, signed with `signing_key` and encrypted to every recipient, into
+/// `out_path` (written to a temporary file beside it and renamed into place only when complete),
+/// or, with no `out_path`, into memory. Returns the header and manifest as a dict, and the archive's
+/// bytes when it was sealed into memory.
 #[pyfunction]
 #[pyo3(signature = (
     files, signing_key, recipients, shared_key, name, version, description, metadata, requires,
-    metrics, train_data, source, expires_at, expires_after, out_path, force, compression="auto"
+    metrics, train_data, source, expires_at, expires_after, out_path, force, compression="auto",
+    level=None
 ))]
 #[allow(clippy::too_many_arguments)]
 fn seal_bytes<'py>(
@@ -337,13 +352,17 @@ fn seal_bytes<'py>(
     source: Option<PathBuf>,
     expires_at: Option<u64>,
     expires_after: Option<u64>,
-    out_path: PathBuf,
+    out_path: Option<PathBuf>,
     force: bool,
     compression: &str,
-) -> PyResult<Bound<'py, PyDict>> {
+    level: Option<i32>,
+) -> PyResult<(Bound<'py, PyDict>, Option<Bound<'py, PyBytes>>)> {
     let limits = Limits::default();
-    let compression =
-        seal::CompressionChoice::parse(compression).map_err(|e| to_py(py, e, true))?;
+    let compression = match level {
+        Some(l) => seal::CompressionChoice::level(l),
+        None => seal::CompressionChoice::parse(compression),
+    }
+    .map_err(|e| to_py(py, e))?;
     let mut owned = Vec::with_capacity(files.len());
     for (path, data) in &files {
         let bytes = if let Ok(buf) = data.cast::<Buffer>() {
@@ -360,59 +379,131 @@ fn seal_bytes<'py>(
         owned.push((path.clone(), bytes));
     }
     drop(files);
-    let inputs = seal::inputs_from_memory(owned, &limits).map_err(|e| to_py(py, e, true))?;
-    let summary = py
-        .detach(move || -> Result<seal::SealSummary, Error> {
-            let signer = SecretKey::read(&signing_key)?;
-            let publics = recipients
-                .iter()
-                .map(|p| PublicKey::read(p))
-                .collect::<Result<Vec<_>, _>>()?;
-            let shared = shared_key.as_deref().map(SharedKey::read).transpose()?;
-            let mut to: Vec<Recipient<'_>> = publics.iter().map(Recipient::PublicKey).collect();
-            if let Some(s) = &shared {
-                to.push(Recipient::SharedKey(s));
+    let inputs = seal::inputs_from_memory(owned, &limits).map_err(|e| to_py(py, e))?;
+    let (summary, bytes) = py
+        .detach(
+            move || -> Result<(seal::SealSummary, Option<Vec<u8>>), Error> {
+                let keys = seal::SealKeys::read(&signing_key, &recipients, shared_key.as_deref())?;
+                let details = Details {
+                    metrics,
+                    train_data: train_data.as_deref().map(seal::reference).transpose()?,
+                    source: source.as_deref().map(seal::reference).transpose()?,
+                    requires,
+                    ..Details::default()
+                };
+                let expiry = match (expires_at, expires_after) {
+                    (Some(t), _) => Some(Expiry::At(t)),
+                    (None, Some(s)) => Some(Expiry::After(std::time::Duration::from_secs(s))),
+                    (None, None) => None,
+                };
+                let opts = keys
+                    .options(&name, &version)?
+                    .with_description(description)
+                    .with_metadata(metadata)
+                    .with_compression(compression)
+                    .with_details(details)
+                    .with_limits(limits)
+                    .with_expiry(expiry)?;
+                match out_path {
+                    Some(out) => {
+                        let out_opts = OutputOptions {
+                            force,
+                            fsync: false,
+                        };
+                        Ok((seal::seal_file(&inputs, &opts, &out, out_opts)?, None))
+                    }
+                    None => {
+                        let mut archive = std::io::Cursor::new(Vec::new());
+                        let summary = seal::seal_to_writer(&inputs, &opts, &mut archive)?;
+                        Ok((summary, Some(archive.into_inner())))
+                    }
+                }
+            },
+        )
+        .map_err(|e| to_py(py, e))?;
+    let report = to_dict(py, &modelseal::report::sealed(&summary))?;
+    Ok((report, bytes.map(|b| PyBytes::new(py, &b))))
+}
+
+/// Where an archive is read from: a file by path, bytes read in place (immutable, so safe to read
+/// with the GIL released), or a binary file object read in chunks through its `read` method.
+enum ArchiveSource<'a> {
+    Path(PathBuf),
+    Bytes(&'a [u8]),
+    File(Py<PyAny>),
+}
+
+impl<'a> ArchiveSource<'a> {
+    /// `str`/`os.PathLike` is a path, `bytes` is the archive itself, anything with `read` is a
+    /// binary file object.
+    fn from_py(archive: &'a Bound<'_, PyAny>) -> PyResult<ArchiveSource<'a>> {
+        if let Ok(b) = archive.cast::<PyBytes>() {
+            return Ok(ArchiveSource::Bytes(b.as_bytes()));
+        }
+        if let Ok(p) = archive.extract::<PathBuf>() {
+            return Ok(ArchiveSource::Path(p));
+        }
+        if archive.hasattr("read")? {
+            return Ok(ArchiveSource::File(archive.clone().unbind()));
+        }
+        Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "an archive is a path, bytes or a binary file object, not {}",
+            archive.get_type().name()?
+        )))
+    }
+
+    /// A buffered reader over the archive, for the library's one-pass readers.
+    fn reader(&self) -> Result<Box<dyn std::io::Read + Send + '_>, Error> {
+        Ok(match self {
+            ArchiveSource::Path(path) => {
+                let file = std::fs::File::open(path)
+                    .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+                Box::new(BufReader::with_capacity(1 << 20, file))
             }
-            let details = Details {
-                metrics,
-                train_data: train_data.as_deref().map(seal::reference).transpose()?,
-                source: source.as_deref().map(seal::reference).transpose()?,
-                requires,
-                ..Details::default()
-            };
-            let created = modelseal::time::creation_time()?;
-            let expires = match (expires_at, expires_after) {
-                (Some(t), _) => Some(Expiry::At(t)),
-                (None, Some(s)) => Some(Expiry::After(std::time::Duration::from_secs(s))),
-                (None, None) => None,
-            }
-            .map(|e| e.resolve(created))
-            .transpose()?;
-            let opts = SealOptions {
-                signer: &signer,
-                recipients: to,
-                name: ModelName::parse(&name)?,
-                version: modelseal::format::manifest::parse_version(&version)?,
-                description,
-                metadata,
-                created,
-                expires,
-                compression,
-                details,
-                limits,
-            };
-            seal::seal_file(
-                &inputs,
-                &opts,
-                &out_path,
-                OutputOptions {
-                    force,
-                    fsync: false,
+            ArchiveSource::Bytes(b) => Box::new(*b),
+            ArchiveSource::File(f) => Box::new(BufReader::with_capacity(
+                1 << 20,
+                PyFileReader {
+                    file: Python::attach(|py| f.clone_ref(py)),
                 },
-            )
+            )),
         })
-        .map_err(|e| to_py(py, e, true))?;
-    to_dict(py, &modelseal::report::sealed(&summary))
+    }
+}
+
+/// `std::io::Read` over a Python binary file object: each read takes the GIL and calls
+/// `file.read(n)`, refusing anything but `bytes` of at most `n` bytes.
+struct PyFileReader {
+    file: Py<PyAny>,
+}
+
+impl std::io::Read for PyFileReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        Python::attach(|py| {
+            let got = self
+                .file
+                .bind(py)
+                .call_method1("read", (buf.len(),))
+                .map_err(|e| {
+                    std::io::Error::other(format!("the file object's read() raised {e}"))
+                })?;
+            let bytes = got.cast::<PyBytes>().map_err(|_| {
+                std::io::Error::other(
+                    "the file object's read() did not return bytes (open it in binary mode)",
+                )
+            })?;
+            let data = bytes.as_bytes();
+            if data.len() > buf.len() {
+                return Err(std::io::Error::other(format!(
+                    "the file object's read({}) returned {} bytes",
+                    buf.len(),
+                    data.len()
+                )));
+            }
+            buf[..data.len()].copy_from_slice(data);
+            Ok(data.len())
+        })
+    }
 }
 
 /// Opens an archive into memory. Every check runs in Rust before anything is returned: header,
@@ -423,13 +514,13 @@ fn seal_bytes<'py>(
 /// Returns `(report, [(archive_path, Buffer), ...])`; `report["manifest"]` is the manifest.
 #[pyfunction]
 #[pyo3(signature = (
-    path, trust, identity=None, shared_key=None, allow_globals=Vec::new(), expect=Vec::new(),
+    archive, trust, identity=None, shared_key=None, allow_globals=Vec::new(), expect=Vec::new(),
     max_bytes=1u64 << 34, state=None, no_state=false
 ))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
 fn open_bytes<'py>(
     py: Python<'py>,
-    path: PathBuf,
+    archive: Bound<'py, PyAny>,
     trust: Vec<PathBuf>,
     identity: Option<PathBuf>,
     shared_key: Option<PathBuf>,
@@ -439,8 +530,9 @@ fn open_bytes<'py>(
     state: Option<PathBuf>,
     no_state: bool,
 ) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyList>, Bound<'py, PyDict>)> {
-    let (report, _manifest, files, policy) = py
-        .detach(move || -> Result<_, Error> {
+    let source = ArchiveSource::from_py(&archive)?;
+    let (report, files, policy) = py
+        .detach(|| -> Result<_, Error> {
             let key = OpeningKey::require(identity.as_deref(), shared_key.as_deref())?;
             let checks = open::ModelChecks {
                 allow_globals: Some(allow_globals.clone()),
@@ -448,12 +540,12 @@ fn open_bytes<'py>(
             };
             let reading = Reading::new(&trust, state.as_deref(), no_state)?;
             let (report, manifest, files) =
-                open_in_memory(&path, &reading, &key, max_bytes, &checks)?;
+                open_in_memory(&source, &reading, &key, max_bytes, &checks)?;
             // The policy the restricted unpickler applies: the one the static check just passed.
             let policy = scan::resolve_globals(&manifest, &allow_globals)?;
-            Ok((report, manifest, files, policy))
+            Ok((report, files, policy))
         })
-        .map_err(|e| to_py(py, e, false))?;
+        .map_err(|e| to_py(py, e))?;
     let d = to_dict(py, &modelseal::report::verified(&report))?;
     let out = PyList::empty(py);
     for (p, data) in files {
@@ -488,18 +580,14 @@ impl Reading {
 /// Every archive check and the model checks, then the checked files in memory (at most
 /// `max_bytes`), with the manifest.
 fn open_in_memory(
-    path: &Path,
+    source: &ArchiveSource<'_>,
     reading: &Reading,
     key: &OpeningKey,
     max_bytes: u64,
     checks: &open::ModelChecks,
 ) -> Result<(open::Report, Manifest, open::OpenedFiles), Error> {
-    let file = std::fs::File::open(path).map_err(|e| Error::Io {
-        context: format!("opening {}", path.display()),
-        source: e,
-    })?;
     let (report, files) = open::open_reader_to_memory(
-        BufReader::with_capacity(1 << 20, file),
+        source.reader()?,
         Decryption::from(key),
         &reading.options(),
         max_bytes,
@@ -535,7 +623,7 @@ fn resolve_globals<'py>(
     entries: Vec<String>,
     versions: BTreeMap<String, String>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let policy = GlobalPolicy::resolve(&entries, &versions).map_err(|e| to_py(py, e, false))?;
+    let policy = GlobalPolicy::resolve(&entries, &versions).map_err(|e| to_py(py, e))?;
     policy_dict(py, &policy)
 }
 
@@ -543,22 +631,23 @@ fn resolve_globals<'py>(
 /// archive's checks and before anything is unpickled: `[(archive_path, [global, ...]), ...]`.
 /// A file that is neither a walkable pickle nor a recognised safe format raises.
 #[pyfunction]
-#[pyo3(signature = (path, trust, identity=None, shared_key=None, allow_globals=Vec::new(), max_bytes=1u64 << 34))]
+#[pyo3(signature = (archive, trust, identity=None, shared_key=None, allow_globals=Vec::new(), max_bytes=1u64 << 34))]
 fn untrusted_globals(
     py: Python<'_>,
-    path: PathBuf,
+    archive: Bound<'_, PyAny>,
     trust: Vec<PathBuf>,
     identity: Option<PathBuf>,
     shared_key: Option<PathBuf>,
     allow_globals: Vec<String>,
     max_bytes: u64,
 ) -> PyResult<Vec<(String, Vec<String>)>> {
-    py.detach(move || -> Result<_, Error> {
+    let source = ArchiveSource::from_py(&archive)?;
+    py.detach(|| -> Result<_, Error> {
         let key = OpeningKey::require(identity.as_deref(), shared_key.as_deref())?;
         // A review, not an acceptance: no anti-rollback state is read or recorded.
         let reading = Reading::new(&trust, None, true)?;
         let (_, manifest, files) = open_in_memory(
-            &path,
+            &source,
             &reading,
             &key,
             max_bytes,
@@ -567,39 +656,36 @@ fn untrusted_globals(
         let policy = scan::resolve_globals(&manifest, &allow_globals)?;
         scan::untrusted_in_memory(&manifest, &files, &policy)
     })
-    .map_err(|e| to_py(py, e, false))
+    .map_err(|e| to_py(py, e))
 }
 
 /// Verifies an archive: header, trust, signatures, expiry, the payload's structure and digest. With
 /// no key nothing is decrypted and `manifest` is None; with `identity` or `shared_key` the payload
 /// is decrypted and every file checked too (then discarded), and the manifest is returned.
 #[pyfunction]
-#[pyo3(signature = (path, trust, identity=None, shared_key=None, state=None, no_state=false))]
+#[pyo3(signature = (archive, trust, identity=None, shared_key=None, state=None, no_state=false))]
 fn verify<'py>(
     py: Python<'py>,
-    path: PathBuf,
+    archive: Bound<'py, PyAny>,
     trust: Vec<PathBuf>,
     identity: Option<PathBuf>,
     shared_key: Option<PathBuf>,
     state: Option<PathBuf>,
     no_state: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let source = ArchiveSource::from_py(&archive)?;
     let report = py
-        .detach(move || -> Result<open::Report, Error> {
+        .detach(|| -> Result<open::Report, Error> {
             let key = OpeningKey::read(identity.as_deref(), shared_key.as_deref())?;
             let reading = Reading::new(&trust, state.as_deref(), no_state)?;
-            let file = std::fs::File::open(&path).map_err(|e| Error::Io {
-                context: format!("opening {}", path.display()),
-                source: e,
-            })?;
-            let input = BufReader::with_capacity(1 << 20, file);
+            let input = source.reader()?;
             let opts = reading.options();
             match &key {
                 Some(k) => open::verify_decrypted(input, Decryption::from(k), &opts),
                 None => open::verify_reader(input, &opts),
             }
         })
-        .map_err(|e| to_py(py, e, false))?;
+        .map_err(|e| to_py(py, e))?;
     to_dict(py, &modelseal::report::verified(&report))
 }
 
@@ -609,7 +695,7 @@ fn verify<'py>(
 fn keygen(py: Python<'_>, prefix: PathBuf) -> PyResult<(PathBuf, PathBuf)> {
     SecretKey::generate()
         .write_pair(&prefix)
-        .map_err(|e| to_py(py, e, true))
+        .map_err(|e| to_py(py, e))
 }
 
 /// Generates a shared key for CI recipients: `PREFIX.key`, mode 0600. Returns its path.
@@ -617,7 +703,7 @@ fn keygen(py: Python<'_>, prefix: PathBuf) -> PyResult<(PathBuf, PathBuf)> {
 fn keygen_shared(py: Python<'_>, prefix: PathBuf) -> PyResult<PathBuf> {
     SharedKey::generate()
         .write(&prefix)
-        .map_err(|e| to_py(py, e, true))
+        .map_err(|e| to_py(py, e))
 }
 
 /// The key id of a `.pub` file, as `verify` reports `verified_signer`.
@@ -625,7 +711,7 @@ fn keygen_shared(py: Python<'_>, prefix: PathBuf) -> PyResult<PathBuf> {
 fn key_id(py: Python<'_>, public_key: PathBuf) -> PyResult<String> {
     PublicKey::read(&public_key)
         .map(|k| k.key_id().to_string())
-        .map_err(|e| to_py(py, e, true))
+        .map_err(|e| to_py(py, e))
 }
 
 /// The crate's `RequirementMismatch` refusal as a `VersionMismatchError` instance (not raised), so
@@ -643,7 +729,7 @@ fn requirement_mismatch<'py>(
         expected,
     }
     .into();
-    exception(py, &e, false)
+    exception(py, &e)
 }
 
 #[pymodule]
@@ -659,5 +745,6 @@ fn _modelseal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(untrusted_globals, m)?)?;
     m.add_function(wrap_pyfunction!(resolve_globals, m)?)?;
     m.add_function(wrap_pyfunction!(requirement_mismatch, m)?)?;
+    m.add_function(wrap_pyfunction!(_vocabulary, m)?)?;
     Ok(())
 }

@@ -551,9 +551,13 @@ def test_buffer_is_a_binary_file():
 def test_a_protocol_0_or_1_booby_trap_never_runs(keys, tmp_path, protocol):
     # Pickles without a leading PROTO opcode sniff as "unknown" to the static walker, which the
     # Rust globals check lets through as "no globals"; the unpickling-time gate refuses them.
+    # modelseal.dump refuses these protocols (test_dump_refuses_protocols_no_reader_can_check);
+    # an attacker seals the bytes by other means.
     target = tmp_path / "pwned"
     archive = tmp_path / "old-protocol.mseal"
-    seal(keys, Trap(str(target)), archive, name="trap", protocol=protocol)
+    buf = io.BytesIO()
+    joblib.dump(Trap(str(target)), buf, protocol=protocol)
+    seal_raw(keys, buf.getvalue(), archive)
     with pytest.raises(modelseal.RefusedError) as e:
         open_as_bob(keys, archive)
     assert isinstance(e.value, (modelseal.DisallowedGlobalError, modelseal.UnsafeContentError))
@@ -641,5 +645,5 @@ def test_in_memory_inputs_meet_the_rules_files_meet(keys, tmp_path):
         assert says in str(e.value), str(e.value)
         assert e.value.hint
         assert not (tmp_path / "r.mseal").exists()
-    with pytest.raises(ValueError, match="compression must be auto, zstd or none"):
+    with pytest.raises(ValueError, match="compression must be auto, zstd, none or zstd:LEVEL"):
         raw([("a", b"x")], compress="gzip")

@@ -10,7 +10,7 @@ pub use inputs::{collect_inputs, inputs_from_memory, reference, Input, Source};
 
 use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
@@ -53,21 +53,61 @@ pub enum CompressionChoice {
     Zstd,
     /// Never compress.
     None,
+    /// Always compress, at this zstd level ([`ZSTD_LEVELS`]; the others use level 3). The window
+    /// stays 2 MiB at every level, so readers' memory does not depend on it.
+    Level(i32),
 }
 
+/// The zstd levels a seal may ask for.
+pub const ZSTD_LEVELS: std::ops::RangeInclusive<i32> = 1..=19;
+
 impl CompressionChoice {
-    /// `auto`, `zstd` or `none` (the CLI's `--compression`, Python's `compress=`); anything else
-    /// is refused, never taken as `auto`.
+    /// `auto`, `zstd`, `none` or `zstd:LEVEL` (the CLI's `--compression`, Python's `compress=`);
+    /// anything else is refused, never taken as `auto`.
     pub fn parse(s: &str) -> Result<CompressionChoice> {
+        let refuse = || {
+            Error::from(UsageError::InvalidMetadata {
+                value: s.into(),
+                detail: format!(
+                    "compression must be auto, zstd, none or zstd:LEVEL with LEVEL {}-{}",
+                    ZSTD_LEVELS.start(),
+                    ZSTD_LEVELS.end()
+                ),
+            })
+        };
         match s {
             "auto" => Ok(CompressionChoice::Auto),
             "zstd" => Ok(CompressionChoice::Zstd),
             "none" => Ok(CompressionChoice::None),
-            other => Err(UsageError::InvalidMetadata {
-                value: other.into(),
-                detail: "compression must be auto, zstd or none".into(),
+            other => match other.strip_prefix("zstd:").map(str::parse::<i32>) {
+                Some(Ok(level)) => CompressionChoice::level(level).map_err(|_| refuse()),
+                _ => Err(refuse()),
+            },
+        }
+    }
+
+    /// zstd at `level`, refused outside [`ZSTD_LEVELS`].
+    pub fn level(level: i32) -> Result<CompressionChoice> {
+        if ZSTD_LEVELS.contains(&level) {
+            Ok(CompressionChoice::Level(level))
+        } else {
+            Err(UsageError::InvalidMetadata {
+                value: level.to_string(),
+                detail: format!(
+                    "a zstd level is {}-{}",
+                    ZSTD_LEVELS.start(),
+                    ZSTD_LEVELS.end()
+                ),
             }
-            .into()),
+            .into())
+        }
+    }
+
+    /// The zstd level this choice compresses at, when it compresses.
+    fn zstd_level(self) -> i32 {
+        match self {
+            CompressionChoice::Level(l) => l,
+            _ => ZSTD_LEVEL,
         }
     }
 }
@@ -97,6 +137,123 @@ pub struct SealOptions<'a> {
     pub details: Details,
     /// Limits the archive must respect so that readers with default limits accept it.
     pub limits: Limits,
+}
+
+impl<'a> SealOptions<'a> {
+    /// Options for sealing a model called `name` at `version` (checked here as the format requires,
+    /// refused as the caller's input: [`UsageError::SealInput`]), created now or at
+    /// `SOURCE_DATE_EPOCH` ([`crate::time::creation_time`]), with no expiry, no description or
+    /// metadata, compression `auto` and the default limits. The `with_*` methods change those.
+    pub fn new(
+        signer: &'a SecretKey,
+        recipients: Vec<Recipient<'a>>,
+        name: &str,
+        version: &str,
+    ) -> Result<SealOptions<'a>> {
+        Ok(SealOptions {
+            signer,
+            recipients,
+            name: ModelName::parse(name).map_err(|e| as_seal_input(e.into()))?,
+            version: crate::format::manifest::parse_version(version)
+                .map_err(|e| as_seal_input(e.into()))?,
+            description: String::new(),
+            metadata: BTreeMap::new(),
+            created: crate::time::creation_time()?,
+            expires: None,
+            compression: CompressionChoice::Auto,
+            details: Details::default(),
+            limits: Limits::default(),
+        })
+    }
+
+    /// Sets the creation time (Unix seconds).
+    pub fn with_created(mut self, created: u64) -> Self {
+        self.created = created;
+        self
+    }
+
+    /// Sets the expiry: an instant, or a span after the creation time (so that with
+    /// `SOURCE_DATE_EPOCH` the CLI's `--expires 90d` and Python's `timedelta(days=90)` give the same
+    /// instant). Call after [`Self::with_created`].
+    pub fn with_expiry(mut self, expiry: Option<crate::time::Expiry>) -> Result<Self> {
+        self.expires = expiry.map(|e| e.resolve(self.created)).transpose()?;
+        Ok(self)
+    }
+
+    /// Sets the description.
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    /// Sets the free-form metadata.
+    pub fn with_metadata(mut self, metadata: BTreeMap<String, String>) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Sets the compression choice.
+    pub fn with_compression(mut self, compression: CompressionChoice) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// Sets the optional manifest fields.
+    pub fn with_details(mut self, details: Details) -> Self {
+        self.details = details;
+        self
+    }
+
+    /// Sets the limits the archive must respect.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+}
+
+/// The keys of one seal, read from their files: the signer's secret key, the recipients' public
+/// keys and an optional shared key (the CLI's `-k`, `-r`, `--shared-key`; Python's
+/// `signing_key=`, `recipients=`, `shared_key=`).
+#[derive(Debug)]
+pub struct SealKeys {
+    /// The author's key.
+    pub signer: SecretKey,
+    /// The recipients' public keys.
+    pub publics: Vec<PublicKey>,
+    /// A shared key, also a recipient.
+    pub shared: Option<SharedKey>,
+}
+
+impl SealKeys {
+    /// Reads every key, refusing a secret key file others can read.
+    pub fn read(
+        signing_key: &Path,
+        recipients: &[PathBuf],
+        shared_key: Option<&Path>,
+    ) -> Result<SealKeys> {
+        Ok(SealKeys {
+            signer: SecretKey::read(signing_key)?,
+            publics: recipients
+                .iter()
+                .map(|p| PublicKey::read(p))
+                .collect::<Result<Vec<_>>>()?,
+            shared: shared_key.map(SharedKey::read).transpose()?,
+        })
+    }
+
+    /// Every recipient: the public keys, then the shared key.
+    pub fn recipients(&self) -> Vec<Recipient<'_>> {
+        let mut to: Vec<Recipient<'_>> = self.publics.iter().map(Recipient::PublicKey).collect();
+        if let Some(s) = &self.shared {
+            to.push(Recipient::SharedKey(s));
+        }
+        to
+    }
+
+    /// Options for sealing `name` at `version` with these keys ([`SealOptions::new`]).
+    pub fn options(&self, name: &str, version: &str) -> Result<SealOptions<'_>> {
+        SealOptions::new(&self.signer, self.recipients(), name, version)
+    }
 }
 
 /// The optional parts of the manifest (schema 2): what scikit-learn's documentation says to keep
@@ -136,9 +293,11 @@ pub fn as_seal_input(e: Error) -> Error {
         Error::Format(_) | Error::Content(_) => {
             let hint = match &e {
                 Error::Format(
-                    crate::error::FormatError::InvalidModelName { .. }
-                    | crate::error::FormatError::InvalidModelVersion { .. },
-                ) => e.hint(),
+                    crate::error::FormatError::InvalidModelName { .. },
+                ) => crate::error::MODEL_NAME_RULE,
+                Error::Format(crate::error::FormatError::InvalidModelVersion { .. }) => {
+                    crate::error::MODEL_VERSION_RULE
+                }
                 _ => "change the inputs or the values given for sealing: the limits are in SECURITY.md (files, path lengths, names, metadata sizes)",
             };
             let mut detail = e.to_string();
@@ -159,6 +318,10 @@ pub fn as_seal_input(e: Error) -> Error {
 fn decide_compression(choice: CompressionChoice, inputs: &[Input]) -> Result<Compression> {
     match choice {
         CompressionChoice::Zstd => return Ok(Compression::Zstd),
+        CompressionChoice::Level(l) => {
+            CompressionChoice::level(l)?;
+            return Ok(Compression::Zstd);
+        }
         CompressionChoice::None => return Ok(Compression::None),
         CompressionChoice::Auto => {}
     }
@@ -458,7 +621,7 @@ fn seal_to_writer_inner<W: Write + Seek + Read + Send>(
         write_payload(
             &mut out,
             &file_key,
-            compression,
+            (compression, opts.compression.zstd_level()),
             &manifest_bytes,
             &manifest,
             inputs,
@@ -514,7 +677,7 @@ struct PayloadInfo {
 fn write_payload<W: Write>(
     out: W,
     file_key: &[u8; 32],
-    compression: Compression,
+    (compression, zstd_level): (Compression, i32),
     manifest_bytes: &[u8],
     manifest: &Manifest,
     inputs: &[Input],
@@ -534,7 +697,7 @@ fn write_payload<W: Write>(
     };
     let (plain, tar_size) = match compression {
         Compression::Zstd => {
-            let mut z = zstd::stream::write::Encoder::new(plain, ZSTD_LEVEL)
+            let mut z = zstd::stream::write::Encoder::new(plain, zstd_level)
                 .context(|| "starting zstd".into())?;
             z.window_log(ZSTD_WINDOW_LOG)
                 .context(|| "configuring zstd".into())?;

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib
+import io as _io
 import os
 import re
 import sys
 import warnings
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, BinaryIO, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _modelseal as _native
 from . import _unpickle
@@ -34,6 +35,7 @@ from .errors import (
     DisallowedGlobalError,
     ExpiredError,
     FormatError,
+    EquivocationError,
     KeyFileError,
     RefusedError,
     RollbackError,
@@ -47,7 +49,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "dump",
+    "dumps",
     "load",
+    "loads",
     "verify",
     "untrusted_globals",
     "keygen",
@@ -67,6 +71,7 @@ __all__ = [
     "DisallowedGlobalError",
     "KeyFileError",
     "RollbackError",
+    "EquivocationError",
 ]
 
 #: A path: ``str`` or ``os.PathLike``.
@@ -179,11 +184,25 @@ def _running_requires() -> Dict[str, str]:
     return requires
 
 
+def _value_error(message: str, hint: str) -> ValueError:
+    """A ``ValueError`` carrying ``.hint``, as every exception of this package does."""
+    e = ValueError(message)
+    e.hint = hint  # type: ignore[attr-defined]
+    return e
+
+
+_EXPIRY_HINT = (
+    "give expires= as a timedelta after now (timedelta(days=90)), a timezone-aware datetime in "
+    "the future, or Unix seconds"
+)
+
+
 def _expiry(
     expires: Union[None, int, float, _dt.datetime, _dt.timedelta],
 ) -> Tuple[Optional[int], Optional[int]]:
     """``(at, after)``: an instant in Unix seconds, or seconds after the creation time, which the
-    library resolves (so ``SOURCE_DATE_EPOCH`` applies as it does to the CLI's ``--expires 90d``)."""
+    library resolves (so ``SOURCE_DATE_EPOCH`` applies as it does to the CLI's ``--expires 90d``).
+    An instant not after the creation time is refused by the library, with its hint."""
     if expires is None:
         return None, None
     if isinstance(expires, bool):
@@ -191,15 +210,75 @@ def _expiry(
     if isinstance(expires, _dt.timedelta):
         seconds = int(expires.total_seconds())
         if seconds <= 0:
-            raise ValueError(f"expires={expires!r} is not after the creation time")
+            raise _value_error(
+                f"expires={expires!r} is not after the creation time", _EXPIRY_HINT
+            )
         return None, seconds
     if isinstance(expires, _dt.datetime):
-        return max(int(expires.timestamp()), 0), None
-    if isinstance(expires, (int, float)):
-        return max(int(expires), 0), None
-    raise TypeError(
-        f"expires must be a datetime, a timedelta or Unix seconds, not {type(expires).__name__}"
+        at: Union[int, float] = expires.timestamp()
+    elif isinstance(expires, (int, float)):
+        at = expires
+    else:
+        raise TypeError(
+            f"expires must be a datetime, a timedelta or Unix seconds, not {type(expires).__name__}"
+        )
+    if not at >= 0 or at >= 2**63:  # also NaN
+        raise _value_error(f"expires={expires!r} is not a time after 1970", _EXPIRY_HINT)
+    return int(at), None
+
+
+def _compression(compress: Union[str, int, bool]) -> Tuple[str, Optional[int]]:
+    """``compress=`` as the library takes it: ``"auto"``, ``"zstd"``, ``"none"``, or a zstd level
+    (``0``/``False`` store, ``True`` is zstd at its default level), as joblib's ``compress=``."""
+    if isinstance(compress, bool):
+        return ("zstd" if compress else "none"), None
+    if isinstance(compress, int):
+        return ("none", None) if compress == 0 else ("zstd", compress)
+    if isinstance(compress, str):
+        return compress, None
+    raise TypeError(f"compress must be a str or an int zstd level, not {type(compress).__name__}")
+
+
+def _protocol(protocol: Optional[int]) -> Optional[int]:
+    """Protocols 0 and 1 have no PROTO opcode, so no reader can tell their bytes from any other
+    file; protocol 2 has no bytes opcode, so every bytes value becomes a call of
+    ``_codecs.encode``, a function the globals check does not let a pickle call. Archives of those
+    could never load: they are refused here, where the choice is made."""
+    import pickle
+
+    if protocol is None:
+        return None
+    if isinstance(protocol, bool) or not isinstance(protocol, int):
+        raise TypeError(f"protocol must be an int, not {type(protocol).__name__}")
+    if protocol < 0:
+        return None  # pickle's "highest protocol"
+    if not 3 <= protocol <= pickle.HIGHEST_PROTOCOL:
+        raise _value_error(
+            f"protocol={protocol} cannot be loaded: modelseal reads pickle protocols 3 to "
+            f"{pickle.HIGHEST_PROTOCOL}",
+            "leave protocol= unset (joblib's default) or give 3 or higher",
+        )
+    return protocol
+
+
+def _is_file_object(value: Any) -> bool:
+    return not isinstance(value, (str, bytes, bytearray, memoryview, os.PathLike)) and (
+        hasattr(value, "read") or hasattr(value, "write")
     )
+
+
+def _archive(value: Any) -> Any:
+    """What the native functions take as an archive: a path (``str``), ``bytes`` (read in place),
+    or a binary file object (read in chunks by Rust, with every check and limit of a file)."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)  # a mutable buffer could change while Rust reads it
+    if _is_file_object(value):
+        if not hasattr(value, "read"):
+            raise TypeError("the archive file object has no read() method")
+        return value
+    return os.fspath(value)
 
 
 def _str_map(name: str, value: Optional[Mapping[str, Any]]) -> Dict[str, str]:
@@ -213,7 +292,7 @@ def _str_map(name: str, value: Optional[Mapping[str, Any]]) -> Dict[str, str]:
 
 def dump(
     obj: Any,
-    path: StrPath,
+    path: Union[StrPath, BinaryIO],
     *,
     signing_key: Optional[StrPath] = None,
     recipients: Union[StrPath, Sequence[StrPath]] = (),
@@ -227,10 +306,11 @@ def dump(
     source: Optional[StrPath] = None,
     expires: Union[None, int, float, _dt.datetime, _dt.timedelta] = None,
     force: bool = False,
-    compress: str = "auto",
+    compress: Union[str, int] = "auto",
     protocol: Optional[int] = None,
 ) -> Dict[str, Any]:
-    """Serialises ``obj`` with joblib and seals it into the archive ``path``.
+    """Serialises ``obj`` with joblib and seals it into the archive ``path`` (a path, or a binary
+    file object the archive is written to once it is complete).
 
     The joblib bytes are stored as ``model.joblib`` in an archive signed with ``signing_key`` and
     encrypted so that only ``recipients`` (and holders of ``shared_key``) can open it; anyone with
@@ -239,7 +319,8 @@ def dump(
 
     Args:
         obj: the model (any object joblib can pickle; typically a fitted scikit-learn estimator).
-        path: the archive to write (``.mseal`` by convention).
+        path: the archive to write (``.mseal`` by convention), or a binary file object open for
+            writing (nothing is written to it unless sealing succeeded; ``force`` does not apply).
         signing_key: your secret ``.key`` file (mode 0600), from :func:`keygen`. Defaults to the
             file named by ``MODELSEAL_SIGNING_KEY_FILE``.
         recipients: ``.pub`` files of whoever may open the archive (one path or a list).
@@ -257,9 +338,12 @@ def dump(
             Unix seconds.
         force: replace an existing ``path`` (otherwise ``FileExistsError``).
         compress: ``"auto"`` (default, as the CLI): zstd when a sample of the model compresses by
-            more than 10% (fitted scikit-learn models typically shrink 3-5x); ``"zstd"``: always;
-            ``"none"``: store, the fastest to seal (a single pass) for a larger archive.
-        protocol: the pickle protocol passed to ``joblib.dump`` (default: joblib's).
+            more than 10% (fitted scikit-learn models typically shrink 3-5x); ``"zstd"``: always,
+            at level 3; ``"none"`` (or ``0``): store, the fastest to seal (a single pass) for a
+            larger archive; an int 1-19: zstd at that level (as joblib's ``compress=3``).
+        protocol: the pickle protocol passed to ``joblib.dump`` (default: joblib's), 3 or higher:
+            protocols 0-2 are refused, as their archives could never load (0 and 1 cannot be told
+            from other bytes; 2 writes bytes values as calls of ``_codecs.encode``).
 
     Recorded automatically in the manifest's ``requires``: the running versions of python and of
     scikit-learn, numpy, scipy and joblib (those importable), which :func:`load` compares against
@@ -271,7 +355,7 @@ def dump(
     Raises:
         KeyFileError: a key file is damaged, of the wrong type, or a secret one is readable by
             others.
-        ValueError: bad name, version, metadata or expiry, or no recipient.
+        ValueError: bad name, version, metadata, expiry, compression or protocol, or no recipient.
         FileExistsError: ``path`` exists and ``force`` is false.
         OSError: a file cannot be read or written.
     """
@@ -280,12 +364,13 @@ def dump(
     if signing_key is None:
         signing_key = os.environ.get("MODELSEAL_SIGNING_KEY_FILE") or None
     if signing_key is None:
-        raise ValueError(
-            "no signing key: give signing_key= (a .key file from modelseal.keygen) "
-            "or set MODELSEAL_SIGNING_KEY_FILE"
+        raise _value_error(
+            "no signing key was given",
+            "give signing_key= (a .key file from modelseal.keygen) or set "
+            "MODELSEAL_SIGNING_KEY_FILE",
         )
-    if compress not in ("auto", "zstd", "none"):
-        raise ValueError(f"compress must be 'auto', 'zstd' or 'none'; got {compress!r}")
+    compression, level = _compression(compress)
+    protocol = _protocol(protocol)
     meta = _str_map("metadata", metadata)
     cls = type(obj)
     meta.setdefault("estimator_class", f"{cls.__module__}.{cls.__qualname__}")
@@ -299,7 +384,10 @@ def dump(
     # joblib writes into a Rust-owned buffer that seal_bytes takes over without a copy.
     buf = _native.Buffer()
     joblib.dump(obj, buf, protocol=protocol)
-    return _native.seal_bytes(
+    to_file = _is_file_object(path)
+    if to_file and not hasattr(path, "write"):
+        raise TypeError("the archive file object has no write() method")
+    report, data = _native.seal_bytes(
         [(MODEL_FILE, buf)],
         os.fspath(signing_key),
         _paths(recipients),
@@ -314,10 +402,24 @@ def dump(
         os.fspath(source) if source is not None else None,
         expires_at,
         expires_after,
-        os.fspath(path),
+        None if to_file else os.fspath(path),  # type: ignore[arg-type]
         bool(force),
-        compression=compress,
+        compression=compression,
+        level=level,
     )
+    if to_file:
+        path.write(data)  # type: ignore[union-attr]
+    return report
+
+
+def dumps(obj: Any, **kwargs: Any) -> bytes:
+    """:func:`dump` into memory: returns the archive's bytes (the same keyword arguments, without
+    ``path`` and ``force``). :func:`loads` opens them."""
+    if "force" in kwargs:
+        raise TypeError("dumps() takes no force= (it writes no file)")
+    out = _io.BytesIO()
+    dump(obj, out, **kwargs)
+    return out.getvalue()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -407,7 +509,7 @@ def _unpickle_model(
 
 
 def load(
-    path: StrPath,
+    path: Union[StrPath, bytes, BinaryIO],
     trust: Union[None, StrPath, Sequence[StrPath]] = None,
     identity: Optional[StrPath] = None,
     *,
@@ -443,7 +545,8 @@ def load(
        ``InconsistentVersionWarning`` is raised as an error.
 
     Args:
-        path: the archive.
+        path: the archive: a path, its ``bytes``, or a binary file object (read to its end,
+            with the same checks and limits as a file).
         trust: the signers you trust: ``.pub`` files or directories of them (one or a list). A key
             carried by the archive is never trusted for that reason. Default: the directory named
             by ``MODELSEAL_TRUST``, else modelseal's default trust directory (as the CLI's ``-t``).
@@ -492,15 +595,20 @@ def load(
     All but the last two derive from :class:`RefusedError`; every exception has ``.hint``.
     """
     if version_policy not in VERSION_POLICIES:
-        raise ValueError(
-            f"version_policy must be one of {', '.join(VERSION_POLICIES)}; got {version_policy!r}"
+        raise _value_error(
+            f"version_policy must be one of {', '.join(VERSION_POLICIES)}; got {version_policy!r}",
+            "use version_policy='strict' (the default), 'minor' or, knowingly, 'off'",
         )
     if isinstance(allow_globals, str):
         raise TypeError("allow_globals must be a collection of names, not one str")
     allow = list(allow_globals)
     for g in allow:
         if not isinstance(g, str) or not g.strip("."):
-            raise ValueError(f"allow_globals entries must be non-empty names; got {g!r}")
+            raise _value_error(
+                f"allow_globals entries must be non-empty names; got {g!r}",
+                "allow_globals= takes '@sklearn', '@/path/to/list', exact names such as "
+                "'mypkg.MyEstimator', or 'pkg.*'",
+            )
     for g in allow:
         if g.endswith(".*"):
             warnings.warn(
@@ -515,7 +623,7 @@ def load(
     expected = [(str(k), str(v)) for k, v in (expect or {}).items()]
 
     info, files, resolved = _native.open_bytes(
-        os.fspath(path),
+        _archive(path),
         _paths(trust),
         os.fspath(identity) if identity is not None else None,
         os.fspath(shared_key) if shared_key is not None else None,
@@ -532,9 +640,10 @@ def load(
     elif len(by_path) == 1:
         member = next(iter(by_path))
     else:
-        raise ValueError(
+        raise _value_error(
             f"the archive holds {len(by_path)} files and none is {MODEL_FILE}: it was not made by "
-            "modelseal.dump; open it with `modelseal open` instead"
+            "modelseal.dump",
+            "open it with the command line's `modelseal open`, which writes every file out",
         )
     model_file = by_path.pop(member)
     del files, by_path
@@ -543,12 +652,20 @@ def load(
     return (model, info) if with_info else model
 
 
+def loads(data: bytes, trust: Union[None, StrPath, Sequence[StrPath]] = None, identity: Optional[StrPath] = None, **kwargs: Any) -> Any:
+    """:func:`load` from the archive's bytes (what :func:`dumps` returns), with the same checks and
+    arguments."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"loads() takes the archive's bytes, not {type(data).__name__}")
+    return load(bytes(data) if not isinstance(data, bytes) else data, trust, identity, **kwargs)
+
+
 # --------------------------------------------------------------------------------------------------
 # review
 
 
 def untrusted_globals(
-    path: StrPath,
+    path: Union[StrPath, bytes, BinaryIO],
     trust: Union[None, StrPath, Sequence[StrPath]] = None,
     identity: Optional[StrPath] = None,
     *,
@@ -575,7 +692,7 @@ def untrusted_globals(
             shared_key = os.environ.get("MODELSEAL_SHARED_KEY_FILE") or None
     return dict(
         _native.untrusted_globals(
-            os.fspath(path),
+            _archive(path),
             _paths(trust),
             os.fspath(identity) if identity is not None else None,
             os.fspath(shared_key) if shared_key is not None else None,
@@ -590,7 +707,7 @@ def untrusted_globals(
 
 
 def verify(
-    path: StrPath,
+    path: Union[StrPath, bytes, BinaryIO],
     trust: Union[None, StrPath, Sequence[StrPath]] = None,
     *,
     identity: Optional[StrPath] = None,
@@ -611,13 +728,14 @@ def verify(
         None), ``recipients``, sizes, ``payload_blake3``, ``manifest_sha256``, ``verified``
         (always True: a failure raises) and ``manifest``.
 
+    ``path`` is a path, the archive's ``bytes`` or a binary file object, as for :func:`load`.
     ``state`` and ``no_state`` are :func:`load`'s: a verified archive is checked against and
     recorded in the anti-rollback state, as ``modelseal verify`` does.
 
     Raises the exceptions of :func:`load` for its archive checks.
     """
     return _native.verify(
-        os.fspath(path),
+        _archive(path),
         _paths(trust),
         os.fspath(identity) if identity is not None else None,
         os.fspath(shared_key) if shared_key is not None else None,

@@ -26,6 +26,7 @@ __all__ = [
     "DisallowedGlobalError",
     "KeyFileError",
     "RollbackError",
+    "EquivocationError",
 ]
 
 
@@ -96,9 +97,15 @@ class KeyFileError(RefusedError):
 
 
 class RollbackError(RefusedError):
-    """Reserved for the trust-policy work: raised once anti-rollback lands in the Python API, when
-    an archive is older than (or forks) a version already accepted from the same signer, or is below
-    a required minimum version. Not raised by this release."""
+    """The anti-rollback state refused the archive (:func:`modelseal.load` and
+    :func:`modelseal.verify` keep it, as the CLI does, unless ``no_state=True``): it is older than
+    a version already accepted under the same model name and signer, below the trust policy's
+    minimum version, or the state file itself cannot be read as modelseal wrote it."""
+
+
+class EquivocationError(RollbackError):
+    """The archive claims a model name and version already accepted with other contents: the
+    signer (or someone holding their key) published two different models under one version."""
 
 
 _REFUSALS = {cls.__name__: cls for cls in (RefusedError, *[globals()[n] for n in __all__[1:]])}

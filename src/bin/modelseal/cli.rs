@@ -324,8 +324,8 @@ pub(crate) struct SealingArgs {
 pub(crate) struct SealArgs {
     #[command(flatten)]
     pub(crate) s: SealingArgs,
-    /// Compression: auto (default), zstd or none.
-    #[arg(long, default_value = "auto", value_parser = ["auto", "zstd", "none"])]
+    /// Compression: auto (default), zstd, none, or zstd:LEVEL (1-19; zstd alone is level 3).
+    #[arg(long, default_value = "auto")]
     pub(crate) compression: String,
     /// Model files or directories.
     #[arg(required = true, value_name = "FILE_OR_DIR")]

@@ -5,12 +5,11 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 use modelseal::error::{ModelError, TrustError, UsageError};
-use modelseal::format::manifest::ModelName;
-use modelseal::keys::{PublicKey, SecretKey, SharedKey};
+use modelseal::keys::{SecretKey, SharedKey};
 use modelseal::models::{self, tree, VersionPolicy};
 use modelseal::open::{self, Decryption, ReadOptions};
 use modelseal::scan;
-use modelseal::seal::{self, CompressionChoice, Details, Recipient, SealOptions};
+use modelseal::seal::{self, CompressionChoice, Details, SealOptions};
 use modelseal::trust::TrustStore;
 use modelseal::{Error, Limits};
 
@@ -365,11 +364,8 @@ pub(crate) fn parse_metrics(path: &Path) -> Result<BTreeMap<String, f64>, Error>
 
 /// Keys, recipients and the manifest fields shared by `seal` and `train`.
 pub(crate) struct Sealing {
-    pub(crate) signer: SecretKey,
-    pub(crate) publics: Vec<PublicKey>,
-    pub(crate) shared: Option<SharedKey>,
-    pub(crate) created: u64,
-    pub(crate) expires: Option<u64>,
+    pub(crate) keys: seal::SealKeys,
+    pub(crate) expiry: Option<modelseal::time::Expiry>,
     pub(crate) metadata: BTreeMap<String, String>,
     pub(crate) details: Details,
 }
@@ -383,7 +379,6 @@ impl SealingArgs {
     }
 
     pub(crate) fn load(&self) -> Result<Sealing, Error> {
-        let created = modelseal::time::creation_time()?;
         let mut details = Details::default();
         if let Some(m) = &self.metrics {
             details.metrics = parse_metrics(m)?;
@@ -399,22 +394,11 @@ impl SealingArgs {
             details.requires.insert(n, v);
         }
         Ok(Sealing {
-            signer: SecretKey::read(&self.key)?,
-            publics: self
-                .recipients
-                .iter()
-                .map(|p| PublicKey::read(p))
-                .collect::<Result<Vec<_>, _>>()?,
-            shared: self
-                .shared_key
-                .as_deref()
-                .map(SharedKey::read)
-                .transpose()?,
-            created,
-            expires: self
+            keys: seal::SealKeys::read(&self.key, &self.recipients, self.shared_key.as_deref())?,
+            expiry: self
                 .expires
                 .as_deref()
-                .map(|e| modelseal::time::Expiry::parse(e)?.resolve(created))
+                .map(modelseal::time::Expiry::parse)
                 .transpose()?,
             metadata: parse_meta(&self.meta)?,
             details,
@@ -428,24 +412,13 @@ impl Sealing {
         a: &SealingArgs,
         compression: CompressionChoice,
     ) -> Result<SealOptions<'a>, Error> {
-        let mut recipients: Vec<Recipient<'_>> =
-            self.publics.iter().map(Recipient::PublicKey).collect();
-        if let Some(s) = &self.shared {
-            recipients.push(Recipient::SharedKey(s));
-        }
-        Ok(SealOptions {
-            signer: &self.signer,
-            recipients,
-            name: ModelName::parse(&a.name)?,
-            version: modelseal::format::manifest::parse_version(&a.model_version)?,
-            description: a.description.clone(),
-            metadata: self.metadata.clone(),
-            created: self.created,
-            expires: self.expires,
-            compression,
-            details: self.details.clone(),
-            limits: Limits::default(),
-        })
+        self.keys
+            .options(&a.name, &a.model_version)?
+            .with_description(a.description.clone())
+            .with_metadata(self.metadata.clone())
+            .with_compression(compression)
+            .with_details(self.details.clone())
+            .with_expiry(self.expiry)
     }
 }
 
@@ -458,7 +431,7 @@ pub(crate) fn seal_cmd(a: SealArgs, quiet: bool) -> Result<(), Error> {
     // Sealing reads every input byte about twice (hashing and payload, or payload and read-back).
     let _bar = progress::Progress::start("sealing", total.saturating_mul(2), quiet);
     let summary = seal_out(&inputs, &opts, &a.s)?;
-    render::sealed(&summary, &a.s.output, &s.signer);
+    render::sealed(&summary, &a.s.output, &s.keys.signer);
     Ok(())
 }
 
@@ -504,6 +477,6 @@ pub(crate) fn train_cmd(a: TrainArgs) -> Result<(), Error> {
             trained.train_accuracy * 100.0
         ),
     );
-    render::sealed(&summary, &a.s.output, &s.signer);
+    render::sealed(&summary, &a.s.output, &s.keys.signer);
     Ok(())
 }

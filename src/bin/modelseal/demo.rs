@@ -3,13 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use modelseal::format::manifest::ModelName;
 use modelseal::keys::SecretKey;
 use modelseal::models::{self, tree, VersionPolicy};
 use modelseal::open::{self, Decryption, ReadOptions};
-use modelseal::seal::{self, CompressionChoice, Details, Recipient, SealOptions};
+use modelseal::seal::{self, Details, Recipient, SealOptions};
 use modelseal::trust::TrustStore;
-use modelseal::{Error, Limits};
+use modelseal::Error;
 
 const SAMPLE: [f64; 4] = [5.1, 3.5, 1.4, 0.2];
 
@@ -24,28 +23,27 @@ fn seal_tree(
     let mut details = Details::default();
     let inputs = tree::sealable(trained, linfa_version, &mut details)?;
     let public = recipient.public();
-    let opts = SealOptions {
-        signer: author,
-        recipients: vec![Recipient::PublicKey(&public)],
-        name: ModelName::parse("iris-tree")?,
-        version: semver::Version::new(1, 0, 0),
-        description: "DecisionTree on Iris, trained by modelseal demo".into(),
-        metadata: BTreeMap::from([
-            (
-                "dataset".to_string(),
-                "iris (linfa-datasets, 150 rows)".to_string(),
-            ),
-            (
-                "algorithm".to_string(),
-                "linfa-trees DecisionTree, default parameters".to_string(),
-            ),
-        ]),
-        created: modelseal::time::now()?,
-        expires: Some(modelseal::time::now()? + 90 * 24 * 3600),
-        compression: CompressionChoice::Auto,
-        details,
-        limits: Limits::default(),
-    };
+    let opts = SealOptions::new(
+        author,
+        vec![Recipient::PublicKey(&public)],
+        "iris-tree",
+        "1.0.0",
+    )?
+    .with_description("DecisionTree on Iris, trained by modelseal demo")
+    .with_metadata(BTreeMap::from([
+        (
+            "dataset".to_string(),
+            "iris (linfa-datasets, 150 rows)".to_string(),
+        ),
+        (
+            "algorithm".to_string(),
+            "linfa-trees DecisionTree, default parameters".to_string(),
+        ),
+    ]))
+    .with_details(details)
+    .with_expiry(Some(modelseal::time::Expiry::After(
+        std::time::Duration::from_secs(90 * 24 * 3600),
+    )))?;
     let out = dir.join(file);
     seal::seal_file(&inputs, &opts, &out, Default::default())?;
     Ok(out)

@@ -21,13 +21,14 @@ fn stdout_failed(e: std::io::Error) -> ! {
     let e = modelseal::Error::io("writing to standard output", e);
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "error: {e}");
-    let _ = writeln!(err, "hint: {}", e.hint());
+    let _ = writeln!(err, "hint: {}", hints::hint(&e));
     std::process::exit(2);
 }
 
 mod cli;
 mod commands;
 mod demo;
+mod hints;
 mod progress;
 mod render;
 mod usage;
@@ -75,7 +76,7 @@ fn main() -> ExitCode {
             let mut err = std::io::stderr().lock();
             // Escaped: an error can quote a file name or an archive's text.
             let _ = writeln!(err, "error: {}", render::esc(&e.to_string()));
-            let _ = writeln!(err, "hint: {}", render::esc(e.hint()));
+            let _ = writeln!(err, "hint: {}", render::esc(&hints::hint(&e)));
             ExitCode::from(if e.is_refusal() { 1 } else { 2 })
         }
     }

@@ -1,8 +1,14 @@
 //! Typed errors, one enum per area (STYLE.md §11).
 //!
-//! Every refusal names what failed and the values involved. [`Error::hint`] gives the one-line
-//! suggestion the CLI prints after it, and [`Error::is_refusal`] separates a failed check (exit
-//! code 1) from a usage or I/O problem (exit code 2).
+//! Every refusal names what failed and the values involved, in words that do not depend on the
+//! frontend. [`Error::hint`] gives the one-line suggestion printed after it, naming options in the
+//! frontend's own [`Vocabulary`] (the CLI's `--force`, Python's `force=True`), and
+//! [`Error::kind`] separates a failed check (CLI exit code 1) from a usage or I/O problem (2).
+
+mod hint;
+
+pub use hint::{Term, Vocabulary};
+pub(crate) use hint::{MODEL_NAME_RULE, MODEL_VERSION_RULE};
 
 use std::path::PathBuf;
 
@@ -536,7 +542,7 @@ pub enum TrustError {
         detail: String,
     },
     /// No trust store was given and there is no default one.
-    #[error("no trust store: give -t TRUST, set MODELSEAL_TRUST, or add keys with `modelseal trust add`")]
+    #[error("no trust store: none was given, and there is no default trust directory")]
     NoTrustStore,
 }
 
@@ -712,7 +718,7 @@ pub enum UsageError {
         path: PathBuf,
     },
     /// No recipient given to seal for.
-    #[error("no recipient: give at least one -r public key or --shared-key")]
+    #[error("no recipient: an archive is sealed for at least one public key or shared key")]
     NoRecipients,
     /// Too many recipients.
     #[error("{found} recipients, at most {max}")]
@@ -856,115 +862,77 @@ impl Error {
         }
     }
 
-    /// True when a check failed (CLI exit code 1); false for usage and I/O errors (exit code 2).
-    pub fn is_refusal(&self) -> bool {
-        match self {
-            Error::Io { .. } => false,
-            Error::Model(m) => !matches!(
-                m,
+    /// What kind of failure this is: a check that refused (CLI exit code 1, which area refused),
+    /// a request that cannot be carried out as given, or the operating system's error (both exit
+    /// code 2). Frontends choose exit codes and exception classes from this, never by matching
+    /// variants themselves.
+    pub fn kind(&self) -> ErrorKind {
+        let refusal = match self {
+            Error::Io { .. } => return ErrorKind::Io,
+            Error::Format(_) => Area::Format,
+            Error::Key(KeyError::Exists { .. } | KeyError::EmptyTrustStore { .. }) => {
+                return ErrorKind::Usage
+            }
+            Error::Key(_) => Area::Key,
+            Error::Verify(_) => Area::Verify,
+            Error::Decrypt(_) => Area::Decrypt,
+            Error::Content(_) => Area::Content,
+            Error::Trust(_) => Area::Trust,
+            Error::Model(
                 ModelError::BadInput { .. }
-                    | ModelError::Training { .. }
-                    | ModelError::UnknownProfile { .. }
-                    | ModelError::InvalidGlobalEntry { .. }
-            ),
-            Error::Usage(u) => matches!(
-                u,
+                | ModelError::Training { .. }
+                | ModelError::UnknownProfile { .. }
+                | ModelError::InvalidGlobalEntry { .. },
+            ) => return ErrorKind::Usage,
+            Error::Model(_) => Area::Model,
+            Error::Usage(
                 UsageError::OutputExists { .. }
-                    | UsageError::OutputNotReplaceable { .. }
-                    | UsageError::OutputIsInput { .. }
-                    | UsageError::InputChanged { .. }
-            ),
-            Error::Key(k) => !matches!(
-                k,
-                KeyError::Exists { .. } | KeyError::EmptyTrustStore { .. }
-            ),
-            _ => true,
-        }
+                | UsageError::OutputNotReplaceable { .. }
+                | UsageError::OutputIsInput { .. }
+                | UsageError::InputChanged { .. },
+            ) => Area::Output,
+            Error::Usage(_) => return ErrorKind::Usage,
+        };
+        ErrorKind::Refusal(refusal)
     }
 
-    /// A one-line suggestion for the person who saw this error.
-    pub fn hint(&self) -> &'static str {
-        match self {
-            Error::Format(FormatError::UnsupportedVersion { .. }) => "upgrade modelseal, or ask the sender for an archive in a version this build reads",
-            Error::Format(FormatError::InvalidModelName { .. }) => {
-                "model names are 1-128 characters of letters, digits, '.', '_', '/' and '-'"
-            }
-            Error::Format(FormatError::InvalidModelVersion { .. }) => "model versions are semver, like 1.2.0",
-            Error::Format(FormatError::BadMagic { .. }) => "is this file a .mseal archive? it may be another format or damaged in transfer",
-            Error::Format(_) => "the archive is damaged or was altered; get a fresh copy from the signer",
-            Error::Key(KeyError::InsecurePermissions { .. }) => "run `chmod 600` on the secret key file",
-            Error::Key(KeyError::WrongType { .. }) => "use a .pub file for -t/-r and a .key file for -k/-i; --shared-key takes a `keygen --shared` key",
-            Error::Key(KeyError::Exists { .. }) => "choose another -o prefix; modelseal never overwrites a key",
-            Error::Key(KeyError::EmptyTrustStore { .. }) => "put the signers' .pub files in the trust directory",
-            Error::Key(_) => "the key file is damaged or mistyped; copy it again from its owner",
-            Error::Verify(VerifyError::UntrustedSigner { .. }) => "is the signer's key in your trust store? add its .pub with -t only if you trust that person",
-            Error::Verify(VerifyError::Expired { .. }) => "ask the signer for a fresh archive; an expired one may have been withheld on purpose",
-            Error::Verify(VerifyError::Truncated { .. }) => "the download or copy was incomplete; fetch the archive again",
-            Error::Verify(_) => "the archive was altered after signing; do not use it, get a fresh copy from the signer",
-            Error::Decrypt(DecryptError::NoMatchingRecipient { .. }) => "the archive was not sealed for this key; ask the sender to add your .pub as a recipient",
-            Error::Decrypt(_) => "the archive was altered or sealed with a faulty tool; do not use it",
-            Error::Content(_) => "the signer's archive holds unsafe or inconsistent contents; do not use it and tell the signer",
-            Error::Usage(UsageError::OutputExists { .. }) => "choose another output path, or pass --force to replace it",
-            Error::Usage(UsageError::OutputIsInput { .. }) => "write the archive somewhere other than its inputs",
-            Error::Usage(UsageError::SealInput { hint, .. }) => hint,
-            Error::Usage(UsageError::OutputNotReplaceable { .. }) => "choose another output path: --force never replaces a device, FIFO, socket, link or anything this command does not write",
-            Error::Usage(UsageError::NoRecipients) => "add -r RECIPIENT.pub or --shared-key FILE",
-            Error::Usage(UsageError::InputChanged { .. }) => "stop whatever is writing the input and seal again",
-            Error::Usage(UsageError::TwoOpeningKeys) => "give one: your identity (-i) or the shared key (--shared-key)",
-            Error::Usage(UsageError::NoOpeningKey) => "give your identity (-i IDENTITY.key) or a shared key (--shared-key FILE)",
-            Error::Usage(UsageError::NoStreamOutput { .. }) => "give -o DIR (./- for a directory named -)",
-            Error::Usage(UsageError::StreamIsTerminal { stream: "output" }) => "redirect the archive to a file or pipe it on (`... -o - > model.mseal`), or give -o FILE",
-            Error::Usage(UsageError::StreamIsTerminal { .. }) => "pipe an archive in (`curl ... | modelseal verify -t KEY -`), or name the archive's file",
-            Error::Usage(_) => "see `modelseal help`",
-            Error::Io { source, .. } => match source.raw_os_error() {
-                Some(28) => "free some space on that file system (or write elsewhere) and run it again; nothing partial was kept",
-                Some(30) => "that file system is read-only: write the output somewhere else",
-                Some(2) => "check the path: it does not exist",
-                Some(13) | Some(1) => "check the file's and its directory's permissions",
-                Some(21) => "that path is a directory: give a file",
-                Some(20) => "a component of that path is not a directory",
-                Some(32) => "the program reading the output stopped early: what it received is incomplete; run it again",
-                _ => "check the path and its permissions",
-            },
-            Error::Model(ModelError::LibraryVersionMismatch { .. } | ModelError::EncodingMismatch { .. }) => {
-                "load it with a build that matches, ask the author to re-seal it, or choose a relaxed VersionPolicy knowingly"
-            }
-            Error::Model(ModelError::DisallowedGlobal { .. }) => {
-                "do not unpickle it; list those exact names in --allow-globals only if you trust their code"
-            }
-            Error::Model(ModelError::UncheckedFile { .. }) => {
-                "open it without --allow-globals and inspect it by hand, or ask the signer for a plain pickle or a safe format"
-            }
-            Error::Model(ModelError::UnknownProfile { .. }) => "the shipped profile is @sklearn; other lists are @FILE or exact names",
-            Error::Model(ModelError::NoProfileForVersion { .. }) => {
-                "use a modelseal release that ships a profile for that scikit-learn, or list the exact names yourself"
-            }
-            Error::Model(ModelError::InvalidGlobalEntry { .. }) => {
-                "give @sklearn, @FILE, exact dotted names such as mypkg.MyEstimator, or pkg.* for a whole package"
-            }
-            Error::Model(ModelError::RequirementMismatch { .. } | ModelError::RequirementMissing { .. }) => {
-                "use a runtime that matches the model's requirements, or a model built for yours"
-            }
-            Error::Trust(TrustError::WritableByOthers { .. } | TrustError::UnsafeParent { .. }) => {
-                "run `chmod go-w` on it (and check who else could have changed it)"
-            }
-            Error::Trust(TrustError::OwnedByOther { .. }) => {
-                "keep the trust store in files you own (`chown` it, or copy the keys you checked into your own directory)"
-            }
-            Error::Trust(TrustError::UntrustedForModel { .. }) => "this key may sign only the models its policy scope names; ask the right signer",
-            Error::Trust(TrustError::TooFewSignatures { .. }) => "ask more trusted signers to co-sign with `modelseal sign --add`",
-            Error::Trust(TrustError::Rollback { .. } | TrustError::Equivocation { .. }) => {
-                "someone may be replaying an old or forked model; fetch the latest from the signer"
-            }
-            Error::Trust(TrustError::BelowMinimumVersion { .. }) => "fetch a newer version of the model",
-            Error::Trust(TrustError::StateCorrupted { .. }) => {
-                "inspect or restore the state file; modelseal never resets it silently (--no-state skips it knowingly)"
-            }
-            Error::Trust(_) => "see `modelseal trust --help` and SECURITY.md for the policy format",
-            Error::Model(ModelError::BadInput { .. }) => "give one number per feature, comma-separated, no NaN",
-            Error::Model(_) => "this archive does not hold the model you asked for",
-        }
+    /// True when a check failed (CLI exit code 1); false for usage and I/O errors (exit code 2).
+    pub fn is_refusal(&self) -> bool {
+        matches!(self.kind(), ErrorKind::Refusal(_))
     }
+}
+
+/// The three kinds of [`Error`] ([`Error::kind`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A check refused the input: nothing of it may be used.
+    Refusal(Area),
+    /// The request cannot be carried out as given (a missing or conflicting argument, a bad
+    /// value, an input that breaks a limit of the format).
+    Usage,
+    /// The operating system refused a read or write.
+    Io,
+}
+
+/// Which check refused ([`ErrorKind::Refusal`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Area {
+    /// The archive's bytes do not follow FORMAT.md.
+    Format,
+    /// A key file is damaged, mistyped or unsafe.
+    Key,
+    /// A signature, digest, size or expiry check.
+    Verify,
+    /// Key unwrap or decryption.
+    Decrypt,
+    /// The decrypted contents.
+    Content,
+    /// The trust policy or anti-rollback state.
+    Trust,
+    /// The model-level checks (globals, versions, requirements, typed models).
+    Model,
+    /// The output would replace something it must not, or an input changed under the writer.
+    Output,
 }
 
 /// An [`Error`] carried inside an `std::io::Error`.

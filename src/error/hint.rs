@@ -1,0 +1,449 @@
+//! The one-line hint that follows every error, chosen here once for every frontend.
+//!
+//! Which hint fits which error is a rule of the library; what an option is called is the
+//! frontend's: the CLI says `--force`, the Python package `force=True`. A hint names an option
+//! only through a [`Term`], which the frontend's [`Vocabulary`] spells.
+
+use super::{
+    DecryptError, Error, FormatError, KeyError, ModelError, TrustError, UsageError, VerifyError,
+};
+
+/// An option or command a hint may name: each frontend spells it its own way. Not
+/// `non_exhaustive`: a new term must be spelled by every frontend before it compiles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Term {
+    /// Replace an existing output (`--force`, `force=True`).
+    Force,
+    /// The recipients' public keys (`-r RECIPIENT.pub`, `recipients=`).
+    Recipients,
+    /// A shared symmetric key (`--shared-key FILE`, `shared_key=`).
+    SharedKey,
+    /// The opener's secret key (`-i IDENTITY.key`, `identity=`).
+    Identity,
+    /// The signer's secret key (`-k KEY`, `signing_key=`).
+    SigningKey,
+    /// The trusted signers' public keys (`-t TRUST`, `trust=`).
+    Trust,
+    /// How a shared key is made (`modelseal keygen --shared`, `modelseal.keygen_shared()`).
+    KeygenShared,
+    /// The prefix of new key files (`-o PREFIX`, `prefix`).
+    KeyPrefix,
+    /// The allowed pickle globals (`--allow-globals`, `allow_globals=`).
+    AllowGlobals,
+    /// Skipping the anti-rollback state (`--no-state`, `no_state=True`).
+    NoState,
+    /// A relaxed library-version comparison.
+    VersionPolicy,
+    /// How a trusted key is added to the trust directory.
+    TrustAdd,
+    /// How a second signer co-signs an archive (`modelseal sign --add`).
+    CoSign,
+    /// Opening an archive's files without the globals check, to inspect them by hand.
+    OpenUnchecked,
+    /// An output directory, for a command whose output is a directory.
+    OutputDir,
+    /// Sending an archive to standard output.
+    StreamOut,
+    /// Reading an archive from standard input.
+    StreamIn,
+    /// Where the policy format and the options are documented.
+    TrustHelp,
+    /// The frontend's general help.
+    Help,
+}
+
+impl Term {
+    /// Every term, for tests that check a vocabulary is complete and in its frontend's words.
+    pub const ALL: [Term; 19] = [
+        Term::Force,
+        Term::Recipients,
+        Term::SharedKey,
+        Term::Identity,
+        Term::SigningKey,
+        Term::Trust,
+        Term::KeygenShared,
+        Term::KeyPrefix,
+        Term::AllowGlobals,
+        Term::NoState,
+        Term::VersionPolicy,
+        Term::TrustAdd,
+        Term::CoSign,
+        Term::OpenUnchecked,
+        Term::OutputDir,
+        Term::StreamOut,
+        Term::StreamIn,
+        Term::TrustHelp,
+        Term::Help,
+    ];
+}
+
+/// A frontend's names for the options and commands hints refer to.
+pub trait Vocabulary {
+    /// How this frontend names `term`.
+    fn term(&self, term: Term) -> &'static str;
+}
+
+/// What a model name may be.
+pub(crate) const MODEL_NAME_RULE: &str =
+    "model names are 1-128 characters of letters, digits, '.', '_', '/' and '-'";
+/// What a model version may be.
+pub(crate) const MODEL_VERSION_RULE: &str = "model versions are semver, like 1.2.0";
+
+impl Error {
+    /// A one-line suggestion for the person who saw this error, naming options as `names` does.
+    pub fn hint(&self, names: &dyn Vocabulary) -> String {
+        let t = |term| names.term(term);
+        match self {
+            Error::Format(FormatError::UnsupportedVersion { .. }) => {
+                "upgrade modelseal, or ask the sender for an archive in a version this build reads".into()
+            }
+            Error::Format(FormatError::InvalidModelName { .. }) => MODEL_NAME_RULE.into(),
+            Error::Format(FormatError::InvalidModelVersion { .. }) => MODEL_VERSION_RULE.into(),
+            Error::Format(FormatError::BadMagic { .. }) => {
+                "is this file a .mseal archive? it may be another format or damaged in transfer".into()
+            }
+            Error::Format(_) => {
+                "the archive is damaged or was altered; get a fresh copy from the signer".into()
+            }
+            Error::Key(KeyError::InsecurePermissions { .. }) => {
+                "run `chmod 600` on the secret key file".into()
+            }
+            Error::Key(KeyError::WrongType { .. }) => format!(
+                "give a public .pub file as {} or {}, a secret .key file as {} or {}, and a shared key \
+                 (made by {}) as {}",
+                t(Term::Trust),
+                t(Term::Recipients),
+                t(Term::SigningKey),
+                t(Term::Identity),
+                t(Term::KeygenShared),
+                t(Term::SharedKey)
+            ),
+            Error::Key(KeyError::Exists { .. }) => format!(
+                "choose another {}; modelseal never overwrites a key",
+                t(Term::KeyPrefix)
+            ),
+            Error::Key(KeyError::EmptyTrustStore { .. }) => {
+                "put the signers' .pub files in the trust directory".into()
+            }
+            Error::Key(_) => "the key file is damaged or mistyped; copy it again from its owner".into(),
+            Error::Verify(VerifyError::UntrustedSigner { .. }) => format!(
+                "is the signer's key in your trust store? add its .pub to {} only if you trust that \
+                 person",
+                t(Term::Trust)
+            ),
+            Error::Verify(VerifyError::Expired { .. }) => {
+                "ask the signer for a fresh archive; an expired one may have been withheld on purpose".into()
+            }
+            Error::Verify(VerifyError::Truncated { .. }) => {
+                "the download or copy was incomplete; fetch the archive again".into()
+            }
+            Error::Verify(_) => {
+                "the archive was altered after signing; do not use it, get a fresh copy from the signer".into()
+            }
+            Error::Decrypt(DecryptError::NoMatchingRecipient { .. }) => {
+                "the archive was not sealed for this key; ask the sender to add your .pub as a recipient".into()
+            }
+            Error::Decrypt(_) => {
+                "the archive was altered or sealed with a faulty tool; do not use it".into()
+            }
+            Error::Content(_) => {
+                "the signer's archive holds unsafe or inconsistent contents; do not use it and tell the signer".into()
+            }
+            Error::Usage(UsageError::OutputExists { .. }) => format!(
+                "choose another output path, or pass {} to replace it",
+                t(Term::Force)
+            ),
+            Error::Usage(UsageError::OutputIsInput { .. }) => {
+                "write the archive somewhere other than its inputs".into()
+            }
+            Error::Usage(UsageError::SealInput { hint, .. }) => (*hint).into(),
+            Error::Usage(UsageError::OutputNotReplaceable { .. }) => format!(
+                "choose another output path: {} never replaces a device, FIFO, socket, link or \
+                 anything this command does not write",
+                t(Term::Force)
+            ),
+            Error::Usage(UsageError::NoRecipients) => format!(
+                "give the recipients' public keys as {}, or a shared key as {}",
+                t(Term::Recipients),
+                t(Term::SharedKey)
+            ),
+            Error::Usage(UsageError::TooManyRecipients { .. }) => format!(
+                "seal for fewer recipients, or give a group one shared key ({}) instead",
+                t(Term::SharedKey)
+            ),
+            Error::Usage(UsageError::InputChanged { .. }) => {
+                "stop whatever is writing the input and seal again".into()
+            }
+            Error::Usage(UsageError::TwoOpeningKeys) => format!(
+                "give one: your identity ({}) or the shared key ({})",
+                t(Term::Identity),
+                t(Term::SharedKey)
+            ),
+            Error::Usage(UsageError::NoOpeningKey) => format!(
+                "give your identity ({}, or MODELSEAL_IDENTITY_FILE) or a shared key ({}); ask the \
+                 sender to seal for your .pub if you have no key it accepts",
+                t(Term::Identity),
+                t(Term::SharedKey)
+            ),
+            Error::Usage(UsageError::NoStreamOutput { .. }) => t(Term::OutputDir).into(),
+            Error::Usage(UsageError::StreamIsTerminal { stream: "output" }) => {
+                t(Term::StreamOut).into()
+            }
+            Error::Usage(UsageError::StreamIsTerminal { .. }) => t(Term::StreamIn).into(),
+            Error::Usage(UsageError::InvalidTime { .. }) => {
+                "give an expiry after the creation time: a duration (90d, 12h, 30m) or an RFC 3339 \
+                 time in the future"
+                    .into()
+            }
+            Error::Usage(_) => format!("see {}", t(Term::Help)),
+            Error::Io { source, .. } => match source.raw_os_error() {
+                Some(28) => "free some space on that file system (or write elsewhere) and run it again; nothing partial was kept",
+                Some(30) => "that file system is read-only: write the output somewhere else",
+                Some(2) => "check the path: it does not exist",
+                Some(13) | Some(1) => "check the file's and its directory's permissions",
+                Some(21) => "that path is a directory: give a file",
+                Some(20) => "a component of that path is not a directory",
+                Some(32) => "the program reading the output stopped early: what it received is incomplete; run it again",
+                _ => "check the path and its permissions",
+            }
+            .into(),
+            Error::Model(
+                ModelError::LibraryVersionMismatch { .. } | ModelError::EncodingMismatch { .. },
+            ) => format!(
+                "load it with a build that matches, ask the author to re-seal it, or choose {} \
+                 knowingly",
+                t(Term::VersionPolicy)
+            ),
+            Error::Model(ModelError::DisallowedGlobal { .. }) => format!(
+                "do not load it; list those exact names in {} only if you trust their code",
+                t(Term::AllowGlobals)
+            ),
+            Error::Model(ModelError::UncheckedFile { .. }) => format!(
+                "ask the signer for a plain pickle or a safe format, or open the files without the \
+                 globals check ({}) and inspect them by hand",
+                t(Term::OpenUnchecked)
+            ),
+            Error::Model(ModelError::UnknownProfile { .. } | ModelError::InvalidGlobalEntry { .. }) => {
+                format!(
+                    "{} takes @sklearn (or another shipped profile), @FILE, exact dotted names such \
+                     as mypkg.MyEstimator, or pkg.* for a whole package",
+                    t(Term::AllowGlobals)
+                )
+            }
+            Error::Model(ModelError::NoProfileForVersion { .. }) => format!(
+                "install the scikit-learn release the model was built with (or a modelseal release \
+                 with its profile), or list the exact names it needs in {}",
+                t(Term::AllowGlobals)
+            ),
+            Error::Model(
+                ModelError::RequirementMismatch { .. } | ModelError::RequirementMissing { .. },
+            ) => "use a runtime that matches the model's requirements, or a model built for yours".into(),
+            Error::Model(ModelError::BadInput { .. }) => {
+                "give one number per feature, comma-separated, no NaN".into()
+            }
+            Error::Model(_) => "this archive does not hold the model you asked for".into(),
+            Error::Trust(TrustError::WritableByOthers { .. } | TrustError::UnsafeParent { .. }) => {
+                "run `chmod go-w` on it (and check who else could have changed it)".into()
+            }
+            Error::Trust(TrustError::OwnedByOther { .. }) => {
+                "keep the trust store in files you own (`chown` it, or copy the keys you checked into your own directory)".into()
+            }
+            Error::Trust(TrustError::NoTrustStore) => format!(
+                "give the signers' .pub files as {}, set MODELSEAL_TRUST, or add keys with {}",
+                t(Term::Trust),
+                t(Term::TrustAdd)
+            ),
+            Error::Trust(TrustError::UntrustedForModel { .. }) => {
+                "this key may sign only the models its policy scope names; ask the right signer".into()
+            }
+            Error::Trust(TrustError::TooFewSignatures { .. }) => format!(
+                "ask more trusted signers to co-sign it with {}",
+                t(Term::CoSign)
+            ),
+            Error::Trust(TrustError::Rollback { .. } | TrustError::Equivocation { .. }) => {
+                "someone may be replaying an old or forked model; fetch the latest from the signer".into()
+            }
+            Error::Trust(TrustError::BelowMinimumVersion { .. }) => {
+                "fetch a newer version of the model".into()
+            }
+            Error::Trust(TrustError::StateCorrupted { .. }) => format!(
+                "inspect or restore the state file; modelseal never resets it silently ({} skips it \
+                 knowingly)",
+                t(Term::NoState)
+            ),
+            Error::Trust(_) => format!("see {} for the policy format", t(Term::TrustHelp)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    /// Spells every term as a marker, so that what is left is the library's own wording.
+    struct Markers;
+
+    impl Vocabulary for Markers {
+        fn term(&self, _: Term) -> &'static str {
+            "<TERM>"
+        }
+    }
+
+    /// One error of every variant a frontend can meet.
+    fn samples() -> Vec<Error> {
+        let p = || PathBuf::from("x");
+        let s = || String::from("x");
+        let io = |code| Error::io("x", std::io::Error::from_raw_os_error(code));
+        let mut v: Vec<Error> = vec![
+            FormatError::BadMagic { found: s() }.into(),
+            FormatError::UnsupportedVersion {
+                found: 9,
+                supported: 1,
+            }
+            .into(),
+            FormatError::Truncated { what: "x" }.into(),
+            FormatError::InvalidModelName {
+                name: s(),
+                reason: "x",
+            }
+            .into(),
+            FormatError::InvalidModelVersion {
+                version: s(),
+                detail: s(),
+            }
+            .into(),
+            FormatError::InvalidManifest { detail: s() }.into(),
+            KeyError::InsecurePermissions {
+                path: p(),
+                mode: 0o644,
+            }
+            .into(),
+            KeyError::WrongType {
+                path: p(),
+                expected: "x",
+                found: s(),
+            }
+            .into(),
+            KeyError::Exists { path: p() }.into(),
+            KeyError::EmptyTrustStore { path: p() }.into(),
+            KeyError::Malformed {
+                path: p(),
+                detail: s(),
+            }
+            .into(),
+            VerifyError::UntrustedSigner { key_id: s() }.into(),
+            VerifyError::Expired {
+                expired: s(),
+                now: s(),
+            }
+            .into(),
+            VerifyError::Truncated {
+                expected: 2,
+                found: 1,
+            }
+            .into(),
+            VerifyError::TrailingData.into(),
+            DecryptError::NoMatchingRecipient {
+                stanzas: 1,
+                key_kind: "x",
+            }
+            .into(),
+            DecryptError::KeyCommitmentMismatch.into(),
+            crate::error::ContentError::DuplicateEntry { path: s() }.into(),
+            UsageError::OutputExists { path: p() }.into(),
+            UsageError::OutputNotReplaceable {
+                path: p(),
+                found: "x",
+                replaces: "x",
+            }
+            .into(),
+            UsageError::SealInput {
+                detail: s(),
+                hint: "x",
+            }
+            .into(),
+            UsageError::OutputIsInput { path: p() }.into(),
+            UsageError::NoRecipients.into(),
+            UsageError::TooManyRecipients { found: 9, max: 1 }.into(),
+            UsageError::NoInputs.into(),
+            UsageError::DuplicateInput { path: s() }.into(),
+            UsageError::StreamIsTerminal { stream: "output" }.into(),
+            UsageError::StreamIsTerminal { stream: "input" }.into(),
+            UsageError::TwoOpeningKeys.into(),
+            UsageError::NoOpeningKey.into(),
+            UsageError::NoStreamOutput { writes: "x" }.into(),
+            UsageError::InputChanged { path: p() }.into(),
+            UsageError::InvalidTime {
+                value: s(),
+                detail: s(),
+            }
+            .into(),
+            UsageError::InvalidMetadata {
+                value: s(),
+                detail: s(),
+            }
+            .into(),
+            ModelError::DisallowedGlobal {
+                path: s(),
+                globals: vec![s()],
+            }
+            .into(),
+            ModelError::UncheckedFile {
+                path: s(),
+                detail: s(),
+            }
+            .into(),
+            ModelError::UnknownProfile { name: s() }.into(),
+            ModelError::InvalidGlobalEntry {
+                entry: s(),
+                detail: s(),
+            }
+            .into(),
+            ModelError::BadInput {
+                row: 1,
+                detail: s(),
+            }
+            .into(),
+            TrustError::NoTrustStore.into(),
+            TrustError::WritableByOthers {
+                path: p(),
+                mode: 0o777,
+            }
+            .into(),
+            TrustError::BadPolicy {
+                path: p(),
+                detail: s(),
+            }
+            .into(),
+            TrustError::StateCorrupted {
+                path: p(),
+                detail: s(),
+            }
+            .into(),
+        ];
+        for code in [1, 2, 13, 20, 21, 28, 30, 32, 5] {
+            v.push(io(code));
+        }
+        v
+    }
+
+    /// A hint names options only through terms: no CLI flag (`-r`, `--force`) and no Python
+    /// argument (`force=`) is written into the library's own words.
+    #[test]
+    fn hints_name_options_only_through_terms() {
+        for e in samples() {
+            let hint = e.hint(&Markers);
+            assert!(!hint.is_empty() && !hint.contains('\n'), "{e:?}: {hint:?}");
+            for word in hint.split(|c: char| c.is_whitespace() || "(),;`".contains(c)) {
+                let flag = word.starts_with('-') && word.len() > 1 && word != "-";
+                assert!(!flag, "{e:?}: the hint {hint:?} names the flag {word:?}");
+                assert!(
+                    !word.ends_with('='),
+                    "{e:?}: the hint {hint:?} names {word:?}"
+                );
+            }
+        }
+    }
+}
