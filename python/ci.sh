@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds and tests the modelseal Python package from a clean clone, on a machine with python3 (3.9+)
+# Builds and tests the modelseal Python package from a clean clone, on a machine with python3 (3.11+)
 # and a Rust toolchain: creates a venv, installs maturin and the test dependencies from PyPI, builds
 # the wheel (its own cargo target dir, python/target), installs it, and runs pytest.
 # Exits non-zero on any failure. Needs no network but PyPI and crates.io.

@@ -262,7 +262,8 @@ fn process_payload<R: Read + Send>(
     })();
     // Step 12: the digest over every payload byte. After a failure inside the payload, read the
     // rest of the signed length first: an altered payload is reported as such (FORMAT.md §6).
-    let mut drain = vec![0u8; 8 << 20];
+    // Small: a zeroed buffer costs a memset on every open, and the reader below is buffered.
+    let mut drain = vec![0u8; 64 << 10];
     loop {
         match hashed.read(&mut drain) {
             Ok(0) => break,
@@ -345,22 +346,19 @@ fn decrypt_stage<R: Read>(
         }
     };
     loop {
-        let mut block = vec![0u8; PIPELINE_BLOCK];
-        let mut filled = 0;
-        while filled < block.len() {
-            match dec.read(&mut block[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) => {
-                    let _ = tx.send(Err(Error::io("reading the payload", e)));
-                    return;
-                }
-            }
+        // Filled by read_to_end, which needs no zeroed buffer (no memset of 1 MiB per block).
+        let mut block = Vec::with_capacity(PIPELINE_BLOCK);
+        if let Err(e) = (&mut dec)
+            .take(PIPELINE_BLOCK as u64)
+            .read_to_end(&mut block)
+        {
+            let _ = tx.send(Err(Error::io("reading the payload", e)));
+            return;
         }
+        let filled = block.len();
         if filled == 0 {
             return;
         }
-        block.truncate(filled);
         if tx.send(Ok(block)).is_err() {
             return;
         }
@@ -745,9 +743,9 @@ impl EntrySink for MemorySink {
             .into());
         }
         self.budget -= size;
-        // Reserve at most 64 MiB up front: the claim is signed, but only bytes that arrive are kept.
-        let mut buf = Vec::with_capacity(size.min(64 << 20) as usize);
-        data.read_to_end(&mut buf)
+        // In segments, each allocated as its bytes arrive: the claim is signed, but only bytes
+        // that arrive are kept, and growing one buffer would copy it.
+        let buf = crate::scan::FileBytes::read_from(data, size)
             .map_err(|e| Error::io("reading the payload", e))?;
         self.files.push((path.clone(), buf));
         Ok(())

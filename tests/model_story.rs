@@ -432,6 +432,6 @@ fn schema_1_manifests_from_older_archives_still_open() {
         &w.reader.public(),
     );
     let (report, files) = w.open_bytes(&a).unwrap();
-    assert_eq!(files[0].1, b"abc");
+    assert_eq!(files[0].1.to_vec(), b"abc");
     assert_eq!(report.manifest.unwrap().files[0].kind.format, "unknown");
 }

@@ -265,7 +265,7 @@ mod stored_single_pass {
             prop_assert_eq!(report.header.get().compression, modelseal::format::Compression::None);
             prop_assert_eq!(files.len(), sizes.len());
             for (path, data) in files {
-                prop_assert_eq!(std::fs::read(w.path(path.as_str())).unwrap(), data);
+                prop_assert_eq!(std::fs::read(w.path(path.as_str())).unwrap(), data.to_vec());
             }
         }
     }

@@ -184,31 +184,105 @@ fn to_dict<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResult<Bound<'py, P
     Ok(to_python(py, v)?.cast_into::<PyDict>()?)
 }
 
-/// A growable in-memory binary file owned by Rust: `joblib.dump` writes into one, `seal_bytes`
-/// takes its bytes without copying them, and `open_bytes` returns each checked file as one that
-/// `joblib.load` reads (no copy of the whole model into a Python `bytes`). File-like: `write`
-/// (appending), `read`, `readline`, `peek`, `seek`, `tell`; `bytes(buf)` copies it out.
+/// An in-memory binary file owned by Rust, held in segments.
+///
+/// `joblib.dump` writes into one (appending), and `seal_bytes` takes its bytes without copying
+/// them. `open_bytes` returns each checked file as one that the unpickler reads front to back:
+/// such a buffer *consumes* what it is read past, releasing each segment (`scan::SEGMENT_BYTES`)
+/// once the position is beyond it, so a model being built and the bytes it is built from are never
+/// both held whole. File-like: `write`, `read`, `readinto`, `readline`, `peek`, `seek`, `tell`,
+/// `len()`; `bytes(buf)` copies it out while nothing has been released.
 #[pyclass(module = "modelseal._modelseal")]
 #[derive(Default)]
 struct Buffer {
-    data: Vec<u8>,
+    /// The retained segments; the first starts at `base`.
+    segs: std::collections::VecDeque<Vec<u8>>,
+    base: usize,
+    len: usize,
     pos: usize,
+    consume: bool,
 }
 
 impl Buffer {
-    fn take_all(&mut self) -> Vec<u8> {
-        self.pos = 0;
-        std::mem::take(&mut self.data)
+    fn consuming(segments: Vec<Vec<u8>>) -> Buffer {
+        let len = segments.iter().map(Vec::len).sum();
+        Buffer {
+            segs: segments.into(),
+            base: 0,
+            len,
+            pos: 0,
+            consume: true,
+        }
     }
 
-    fn span(&self, n: Option<isize>) -> std::ops::Range<usize> {
-        let start = self.pos.min(self.data.len());
-        let rest = self.data.len() - start;
-        let len = match n {
+    /// Everything written, moved out (one segment: no copy).
+    fn take_all(&mut self) -> Vec<u8> {
+        let segs = std::mem::take(&mut self.segs);
+        self.pos = 0;
+        self.len = 0;
+        self.base = 0;
+        if segs.len() == 1 {
+            segs.into_iter().next().unwrap_or_default()
+        } else {
+            segs.into_iter().flatten().collect()
+        }
+    }
+
+    /// How many bytes a read of `n` (negative: all) at the position returns.
+    fn span(&self, n: Option<isize>) -> usize {
+        let rest = self.len.saturating_sub(self.pos);
+        match n {
             Some(n) if n >= 0 => (n as usize).min(rest),
             _ => rest,
-        };
-        start..start + len
+        }
+    }
+
+    /// Calls `f` with each retained piece of `[from, from + n)`, in order.
+    fn pieces<'s>(&'s self, from: usize, n: usize, mut f: impl FnMut(&'s [u8])) {
+        let mut at = self.base;
+        let (mut from, end) = (from, from + n);
+        for seg in &self.segs {
+            let seg_end = at + seg.len();
+            if from < seg_end && from < end {
+                let stop = end.min(seg_end);
+                f(&seg[from - at..stop - at]);
+                from = stop;
+            }
+            if from >= end {
+                break;
+            }
+            at = seg_end;
+        }
+    }
+
+    /// Moves the position past `n` bytes, releasing (when consuming) every segment it passed.
+    fn advance(&mut self, n: usize) {
+        self.pos += n;
+        if self.consume {
+            while let Some(front) = self.segs.front() {
+                if self.base + front.len() > self.pos {
+                    break;
+                }
+                self.base += front.len();
+                self.segs.pop_front();
+            }
+        }
+    }
+
+    fn bytes_at<'py>(
+        &self,
+        py: Python<'py>,
+        from: usize,
+        n: usize,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        PyBytes::new_with(py, n, |out| {
+            let mut w = 0;
+            self.pieces(from, n, |p| {
+                out[w..w + p.len()].copy_from_slice(p);
+                w += p.len();
+            });
+            Ok(())
+        })
     }
 }
 
@@ -221,69 +295,113 @@ impl Buffer {
 
     /// Appends bytes (bytes, bytearray or any buffer); returns how many.
     fn write(&mut self, data: &Bound<'_, PyAny>) -> PyResult<usize> {
-        if self.pos != self.data.len() {
+        if self.pos != self.len || self.consume {
             return Err(pyo3::exceptions::PyOSError::new_err(
                 "modelseal Buffer only appends: seek to the end before writing",
             ));
         }
+        if self.segs.is_empty() {
+            self.segs.push_back(Vec::new());
+        }
+        let last = self.segs.back_mut().expect("one segment");
         let n = if let Ok(b) = data.cast::<PyBytes>() {
-            self.data.extend_from_slice(b.as_bytes());
+            last.extend_from_slice(b.as_bytes());
             b.as_bytes().len()
         } else if let Ok(b) = data.cast::<PyByteArray>() {
             let v = b.to_vec();
-            self.data.extend_from_slice(&v);
+            last.extend_from_slice(&v);
             v.len()
         } else {
-            // A memoryview (the pickle framer writes those) or another buffer: one copy through
-            // `memoryview(data).tobytes()`, which refuses what is not a buffer (`bytes(5)` would
-            // write five zeros).
-            let copied = data
-                .py()
-                .import("builtins")?
-                .getattr("memoryview")?
-                .call1((data,))?
-                .call_method0("tobytes")?
-                .cast_into::<PyBytes>()?;
-            self.data.extend_from_slice(copied.as_bytes());
-            copied.as_bytes().len()
+            // A memoryview (the pickle framer writes those) or another buffer, read through the
+            // buffer protocol, which refuses what is not a buffer (`bytes(5)` would write five
+            // zeros).
+            let view = pyo3::buffer::PyBuffer::<u8>::get(data)?;
+            let v = view.to_vec(data.py())?;
+            last.extend_from_slice(&v);
+            v.len()
         };
-        self.pos = self.data.len();
+        self.len += n;
+        self.pos = self.len;
         Ok(n)
     }
 
     /// Reads up to `n` bytes (all that is left when `n` is omitted or negative).
     #[pyo3(signature = (n=-1))]
-    fn read<'py>(&mut self, py: Python<'py>, n: Option<isize>) -> Bound<'py, PyBytes> {
-        let r = self.span(n);
-        self.pos = r.end;
-        PyBytes::new(py, &self.data[r])
+    fn read<'py>(&mut self, py: Python<'py>, n: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
+        let n = self.span(n);
+        let out = self.bytes_at(py, self.pos, n)?;
+        self.advance(n);
+        Ok(out)
+    }
+
+    /// Reads into a writable buffer of bytes (a `bytearray`, `memoryview(array).cast("B")`);
+    /// returns how many bytes were read, which may be fewer than asked (at most to the end of a
+    /// segment): one copy, straight from the segment.
+    fn readinto(&mut self, target: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let py = target.py();
+        let view = pyo3::buffer::PyBuffer::<u8>::get(target)?;
+        let want = self.span(Some(view.item_count() as isize));
+        let mut piece: &[u8] = &[];
+        self.pieces(self.pos, want, |p| {
+            if piece.is_empty() {
+                piece = p;
+            }
+        });
+        let n = piece.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        if n == view.item_count() {
+            view.copy_from_slice(py, piece)?;
+        } else {
+            let head = target.get_item(pyo3::types::PySlice::new(py, 0, n as isize, 1))?;
+            pyo3::buffer::PyBuffer::<u8>::get(&head)?.copy_from_slice(py, piece)?;
+        }
+        self.advance(n);
+        Ok(n)
     }
 
     /// Reads up to and including the next newline (at most `size` bytes).
     #[pyo3(signature = (size=-1))]
-    fn readline<'py>(&mut self, py: Python<'py>, size: Option<isize>) -> Bound<'py, PyBytes> {
-        let r = self.span(size);
-        let end = self.data[r.clone()]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(r.end, |i| r.start + i + 1);
-        self.pos = end;
-        PyBytes::new(py, &self.data[r.start..end])
+    fn readline<'py>(
+        &mut self,
+        py: Python<'py>,
+        size: Option<isize>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let max = self.span(size);
+        let mut n = 0;
+        let mut found = false;
+        self.pieces(self.pos, max, |p| {
+            if found {
+                return;
+            }
+            match p.iter().position(|&b| b == b'\n') {
+                Some(i) => {
+                    n += i + 1;
+                    found = true;
+                }
+                None => n += p.len(),
+            }
+        });
+        let out = self.bytes_at(py, self.pos, n)?;
+        self.advance(n);
+        Ok(out)
     }
 
     /// Returns up to `n` bytes without moving the position.
     #[pyo3(signature = (n=1))]
-    fn peek<'py>(&self, py: Python<'py>, n: Option<isize>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.data[self.span(n)])
+    fn peek<'py>(&self, py: Python<'py>, n: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
+        self.bytes_at(py, self.pos, self.span(n))
     }
 
     /// Moves the position: `whence` 0 from the start, 1 from the current position, 2 from the end.
+    /// A consuming buffer cannot go back before what it has released.
     #[pyo3(signature = (offset, whence=0))]
     fn seek(&mut self, offset: i64, whence: i32) -> PyResult<usize> {
         let base = match whence {
             0 => 0i64,
             1 => self.pos as i64,
-            2 => self.data.len() as i64,
+            2 => self.len as i64,
             _ => {
                 return Err(pyo3::exceptions::PyValueError::new_err(
                     "whence must be 0, 1 or 2",
@@ -293,8 +411,19 @@ impl Buffer {
         let to = base
             .checked_add(offset)
             .filter(|t| *t >= 0)
-            .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("negative seek position"))?;
-        self.pos = to as usize;
+            .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("negative seek position"))?
+            as usize;
+        if to < self.base {
+            return Err(pyo3::exceptions::PyOSError::new_err(format!(
+                "cannot seek to {to}: this buffer released the bytes before {} as they were read",
+                self.base
+            )));
+        }
+        if to >= self.pos {
+            self.advance(to - self.pos);
+        } else {
+            self.pos = to;
+        }
         Ok(self.pos)
     }
 
@@ -307,7 +436,7 @@ impl Buffer {
     }
 
     fn writable(&self) -> bool {
-        true
+        !self.consume
     }
 
     fn seekable(&self) -> bool {
@@ -317,11 +446,16 @@ impl Buffer {
     fn flush(&self) {}
 
     fn __len__(&self) -> usize {
-        self.data.len()
+        self.len
     }
 
-    fn __bytes__<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.data)
+    fn __bytes__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        if self.base > 0 {
+            return Err(pyo3::exceptions::PyOSError::new_err(
+                "this buffer released bytes as they were read",
+            ));
+        }
+        self.bytes_at(py, 0, self.len)
     }
 }
 
@@ -549,7 +683,7 @@ fn open_bytes<'py>(
     let d = to_dict(py, &modelseal::report::verified(&report))?;
     let out = PyList::empty(py);
     for (p, data) in files {
-        out.append((p.as_str(), Buffer { data, pos: 0 }))?;
+        out.append((p.as_str(), Buffer::consuming(data.into_segments())))?;
     }
     Ok((d, out, policy_dict(py, &policy)?))
 }

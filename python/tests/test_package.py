@@ -390,3 +390,62 @@ def test_compress_takes_a_zstd_level_as_joblib_does(keys, tree, tmp_path):
         assert not (tmp_path / "y.mseal").exists()
     with pytest.raises(TypeError):
         modelseal.dump(tree, tmp_path / "y.mseal", **sealing(keys, compress=3.5))
+
+
+# --------------------------------------------------------------------------------------------------
+# the opened bytes are released as the unpickler reads them
+
+
+def test_a_model_larger_than_a_segment_loads_exactly(keys, tmp_path):
+    import numpy as np
+    from sklearn.linear_model import Ridge
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(200, 30)), rng.normal(size=(200, 3000))
+    model = Ridge().fit(X, y)  # coef_ is 3000 x 30 float64: 720 KB; intercept 24 KB
+    model.extra_ = rng.normal(size=(1_500_000,))  # 12 MB, three segments and a part
+    model.fortran_ = np.asfortranarray(rng.normal(size=(700, 900)))
+    model.empty_ = np.empty((0, 4))
+    data = modelseal.dumps(model, **sealing(keys), compress="none")
+    back = modelseal.loads(data, allow_globals=modelseal.DEFAULT_ALLOWED_GLOBALS, **opening(keys))
+    for name in ("coef_", "intercept_", "extra_", "fortran_", "empty_"):
+        a, b = getattr(model, name), getattr(back, name)
+        assert a.dtype == b.dtype and a.shape == b.shape and a.flags.f_contiguous == b.flags.f_contiguous
+        assert np.array_equal(a, b) and b.flags.writeable
+    assert np.allclose(back.predict(X[:5]), model.predict(X[:5]))
+
+
+def test_an_opened_buffer_releases_what_was_read_and_cannot_go_back(keys, tmp_path):
+    import numpy as np
+
+    import pickle
+
+    # A pickle of one 9 MB bytes value: it imports no global, so any allow-list passes it.
+    whole = pickle.dumps(np.arange(9_000_000, dtype=np.uint8).tobytes(), protocol=4)
+    path = tmp_path / "b.mseal"
+    native.seal_bytes(
+        [("model.joblib", whole)], str(keys / "alice.key"), [str(keys / "bob.pub")], None,
+        "raw", "1.0.0", "", {}, {}, {}, None, None, None, None, str(path), False, compression="none",
+    )
+    _, files, _ = native.open_bytes(str(path), [str(keys / "alice.pub")], str(keys / "bob.key"),
+                                    None, [], [], 1 << 34, None, True)
+    (name, buf), = files
+    assert len(buf) == len(whole) and not buf.writable()
+    assert bytes(buf) == whole
+    head = bytearray(5_000_000)
+    got = 0
+    while got < len(head):
+        n = buf.readinto(memoryview(head)[got:])
+        assert 0 < n <= len(head) - got
+        got += n
+    assert bytes(head) == whole[:5_000_000] and buf.tell() == 5_000_000
+    with pytest.raises(OSError, match="released"):
+        buf.seek(0)  # the first 4 MiB segment is gone
+    with pytest.raises(OSError, match="released"):
+        bytes(buf)
+    with pytest.raises(OSError):
+        buf.write(b"x")
+    assert buf.seek(4 << 20) == 4 << 20  # still held
+    assert buf.read(3) == whole[4 << 20 : (4 << 20) + 3]
+    assert buf.read() == whole[(4 << 20) + 3 :] and buf.read() == b""
+    assert buf.readinto(bytearray(4)) == 0

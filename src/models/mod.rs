@@ -170,7 +170,7 @@ pub fn open_model<M: DeserializeOwned, R: Read + Send>(
         .ok_or_else(|| ModelError::NotTyped {
             formats: "typed model file missing".into(),
         })?;
-    let model = decode_model(bytes)?;
+    let model = decode_model(&bytes.to_vec())?;
     Ok((model, manifest))
 }
 

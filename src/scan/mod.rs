@@ -2,6 +2,7 @@
 //! (format sniffing), the static pickle walker (opcodes are read, never run), the allowed-globals
 //! policy and its checks, and the manifest's requirements.
 
+mod bytes;
 pub mod globals;
 pub mod pickle;
 mod sniffers;
@@ -10,12 +11,13 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::error::{Error, IoContext, ModelError, Result};
+pub use bytes::{FileBytes, SEGMENT_BYTES};
 pub use globals::GlobalPolicy;
 
 use crate::format::manifest::{FileKind, Manifest, SafeRelPath};
 
 /// The files of an archive opened into memory, in manifest order.
-pub type OpenedFiles = Vec<(SafeRelPath, Vec<u8>)>;
+pub type OpenedFiles = Vec<(SafeRelPath, FileBytes)>;
 
 /// Records what a file is: sniffs its format and, for pickles and joblib files, walks the pickle
 /// opcodes statically (never executing anything) to list the globals it imports.
@@ -127,7 +129,7 @@ pub fn untrusted_in_memory(
 ) -> Result<Vec<(String, Vec<String>)>> {
     let mut out = Vec::new();
     for (path, data) in files {
-        let globals = globals_of(manifest, path.as_str(), || Ok(&data[..]))?;
+        let globals = globals_of(manifest, path.as_str(), || Ok(data.reader()))?;
         out.push((path.as_str().to_owned(), policy.untrusted(&globals)));
     }
     Ok(out)

@@ -1056,10 +1056,18 @@ class SafeUnpickler(_Unpickler):
         if nbytes > left:
             raise _content(f"joblib array record declares {nbytes} bytes, {left} are left in the file")
         self.budget.take(nbytes, "a joblib array")
-        data = self.file_handle.read(nbytes)
-        if len(data) != nbytes:
-            raise _content("joblib array record: the data ended early")
-        array = np.frombuffer(data, dtype=dt, count=count).copy() if count else np.empty(0, dtype=dt)
+        # Read straight into the array's memory (bounded above by the bytes left in the file):
+        # one copy, and no second buffer of the array's size.
+        array = np.empty(count, dtype=dt)
+        view = memoryview(array.view(np.uint8)) if nbytes else memoryview(b"")
+        readinto = self.file_handle.readinto
+        got = 0
+        while got < nbytes:
+            n = readinto(view[got:])
+            if not n:
+                raise _content("joblib array record: the data ended early")
+            got += n
+        del view
         if order == "F":
             array = array.reshape(shape[::-1]).transpose()
         else:
