@@ -7,7 +7,7 @@ a test).
 The default model is a ~120 MB RandomForest (60 trees on 200,000 x 40); --quick trains a small one
 and runs each measurement once (CI runs it so, to keep it working). Each round times every
 operation once, alternating, so that a shared machine's drift weighs on all alike; the figures are
-medians. Peak memory is the growth of the peak RSS (ru_maxrss) of a fresh child process that loads
+medians. Peak memory is the growth of the peak RSS (VmHWM) of a fresh child process that loads
 the model once, so each figure is one load's and nothing else's.
 
 Targets (issue 13): load of a compress="none" archive <= 1.3x joblib.load; of a compress="auto"
@@ -37,17 +37,21 @@ import modelseal
 from modelseal import _modelseal as native
 from modelseal import _unpickle
 
+# VmHWM, the peak RSS of this process's memory since exec: ru_maxrss would also count the memory
+# of the parent it was forked from (Linux carries it across exec).
 _CHILD = r"""
-import json, resource, sys
+import json, sys
+def hwm():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
 kind, path, trust, identity = sys.argv[1:5]
 import joblib, modelseal, sklearn.ensemble  # imports are not part of a load's memory
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = hwm()
 if kind == "joblib":
     m = joblib.load(path)
 else:
     m = modelseal.load(path, trust=[trust], identity=identity, no_state=True)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"kib": after - before}))
+print(json.dumps({"kib": hwm() - before}))
 """
 
 

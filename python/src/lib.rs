@@ -10,7 +10,7 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList};
 
 use modelseal::error::{
     Area, Error, ErrorKind, KeyError, ModelError, Term, TrustError, UsageError, VerifyError,
@@ -307,18 +307,27 @@ impl Buffer {
         let n = if let Ok(b) = data.cast::<PyBytes>() {
             last.extend_from_slice(b.as_bytes());
             b.as_bytes().len()
-        } else if let Ok(b) = data.cast::<PyByteArray>() {
-            let v = b.to_vec();
-            last.extend_from_slice(&v);
-            v.len()
         } else {
             // A memoryview (the pickle framer writes those) or another buffer, read through the
             // buffer protocol, which refuses what is not a buffer (`bytes(5)` would write five
             // zeros).
-            let view = pyo3::buffer::PyBuffer::<u8>::get(data)?;
-            let v = view.to_vec(data.py())?;
-            last.extend_from_slice(&v);
-            v.len()
+            let view = match pyo3::buffer::PyBuffer::<u8>::get(data) {
+                Ok(v) => v,
+                // Another item format (a numpy array's memory): its bytes, through a byte view.
+                Err(_) => {
+                    let bytes = data
+                        .py()
+                        .import("builtins")?
+                        .getattr("memoryview")?
+                        .call1((data,))?
+                        .call_method1("cast", ("B",))?;
+                    pyo3::buffer::PyBuffer::<u8>::get(&bytes)?
+                }
+            };
+            let (start, n) = (last.len(), view.item_count());
+            last.resize(start + n, 0);
+            view.copy_to_slice(data.py(), &mut last[start..])?;
+            n
         };
         self.len += n;
         self.pos = self.len;
