@@ -42,4 +42,7 @@ step "pytest"
 # Run from the tests directory so that the installed package is imported, not the source tree.
 cd "$here/tests"
 "$py" -m pytest -p no:cacheprovider -o "testpaths=." -ra .
+
+step "the speed benchmark against joblib, quick mode (it reports, it asserts nothing)"
+"$py" "$here/bench/speed.py" --quick
 echo "ci.sh: passed in $(($(date +%s) - start)) s"

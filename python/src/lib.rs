@@ -672,7 +672,7 @@ fn open_bytes<'py>(
     max_bytes: u64,
     state: Option<PathBuf>,
     no_state: bool,
-) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyList>, Bound<'py, PyDict>)> {
+) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyList>, ResolvedGlobals)> {
     let source = ArchiveSource::from_py(&archive)?;
     let (report, files, policy) = py
         .detach(|| -> Result<_, Error> {
@@ -694,7 +694,7 @@ fn open_bytes<'py>(
     for (p, data) in files {
         out.append((p.as_str(), Buffer::consuming(data.into_segments())))?;
     }
-    Ok((d, out, policy_dict(py, &policy)?))
+    Ok((d, out, ResolvedGlobals { policy }))
 }
 
 /// The trust store and anti-rollback state of one call, as the CLI's `-t`, `--state` and
@@ -741,6 +741,41 @@ fn open_in_memory(
         .clone()
         .expect("opening with a key always yields the manifest");
     Ok((report, manifest, files))
+}
+
+/// A resolved allowed-globals policy, shared with the library's cache (no copy per load): what the
+/// restricted unpickler asks of it is `get(name)` -> `(kind, canonical, uses)` or None, and
+/// `prefixes`.
+#[pyclass(module = "modelseal._modelseal", frozen)]
+struct ResolvedGlobals {
+    policy: std::sync::Arc<GlobalPolicy>,
+}
+
+#[pymethods]
+impl ResolvedGlobals {
+    /// `(kind, canonical name, uses)` for an admitted exact name, else None.
+    fn get(&self, name: &str) -> Option<(&'static str, String, Vec<String>)> {
+        self.policy
+            .names
+            .get(name)
+            .map(|a| (a.kind, a.canonical.clone(), a.uses.clone()))
+    }
+
+    /// The explicit `pkg.*` prefixes, without the `.*`.
+    #[getter]
+    fn prefixes(&self) -> Vec<String> {
+        self.policy.prefixes.clone()
+    }
+
+    /// The profiles used, as `sklearn@1.9`.
+    #[getter]
+    fn profiles(&self) -> Vec<String> {
+        self.policy.profiles.clone()
+    }
+
+    fn __len__(&self) -> usize {
+        self.policy.names.len()
+    }
 }
 
 /// The resolved policy as the restricted unpickler reads it: `{"names": {name: (kind, canonical,
@@ -879,6 +914,7 @@ fn requirement_mismatch<'py>(
 fn _modelseal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MODELSEAL_VERSION", modelseal::VERSION)?;
     m.add_class::<Buffer>()?;
+    m.add_class::<ResolvedGlobals>()?;
     m.add_function(wrap_pyfunction!(seal_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(open_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(verify, m)?)?;

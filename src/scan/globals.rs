@@ -246,7 +246,53 @@ pub struct GlobalPolicy {
     pub profiles: Vec<String>,
 }
 
+/// Policies resolved without a list file, kept for the next load of the same model: a profile
+/// resolves to hundreds of names, and loading a small model would otherwise spend most of its
+/// time building them again. Bounded: cleared when it holds this many.
+const SHARED_POLICIES: usize = 16;
+
+type PolicyCache = std::sync::Mutex<Vec<((Vec<String>, Versions), std::sync::Arc<GlobalPolicy>)>>;
+
 impl GlobalPolicy {
+    /// [`Self::resolve`], shared: the same entries for the same versions give the same policy,
+    /// built once per process. Entries naming a list file (`@/path`) are resolved afresh every
+    /// time, since the file may change.
+    pub fn resolve_shared(
+        entries: &[String],
+        versions: &Versions,
+    ) -> Result<std::sync::Arc<GlobalPolicy>> {
+        static CACHE: std::sync::OnceLock<PolicyCache> = std::sync::OnceLock::new();
+        let reads_a_file = entries.iter().any(|e| {
+            e.trim()
+                .strip_prefix('@')
+                .is_some_and(|rest| rest.is_empty() || rest.contains('/') || rest.contains('.'))
+        });
+        if reads_a_file {
+            return Ok(std::sync::Arc::new(GlobalPolicy::resolve(
+                entries, versions,
+            )?));
+        }
+        let cache = CACHE.get_or_init(Default::default);
+        let key = (entries.to_vec(), versions.clone());
+        if let Some((_, p)) = cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+            .find(|(k, _)| *k == key)
+        {
+            return Ok(p.clone());
+        }
+        let policy = std::sync::Arc::new(GlobalPolicy::resolve(entries, versions)?);
+        let mut c = cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if c.len() >= SHARED_POLICIES {
+            c.clear();
+        }
+        c.push((key, policy.clone()));
+        Ok(policy)
+    }
+
     /// Resolves `entries` (see the module docs) for a model that records `versions`.
     pub fn resolve(entries: &[String], versions: &Versions) -> Result<GlobalPolicy> {
         let mut p = GlobalPolicy::default();
@@ -416,6 +462,27 @@ mod tests {
             &entries.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
             &versions,
         )
+    }
+
+    #[test]
+    fn shared_policies_are_built_once_and_list_files_never_cached() {
+        let v: Versions = [("scikit-learn".to_string(), "1.9.1".to_string())].into();
+        let entries = vec!["@sklearn".to_string(), "mypkg.Model".to_string()];
+        let a = GlobalPolicy::resolve_shared(&entries, &v).unwrap();
+        let b = GlobalPolicy::resolve_shared(&entries, &v).unwrap();
+        assert!(std::sync::Arc::ptr_eq(&a, &b));
+        assert_eq!(a.names, GlobalPolicy::resolve(&entries, &v).unwrap().names);
+        let other: Versions = [("scikit-learn".to_string(), "1.0.0".to_string())].into();
+        assert!(GlobalPolicy::resolve_shared(&entries, &other).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("list.txt");
+        std::fs::write(&list, "mypkg.A\n").unwrap();
+        let from_file = vec![format!("@{}", list.display())];
+        let first = GlobalPolicy::resolve_shared(&from_file, &v).unwrap();
+        std::fs::write(&list, "mypkg.B\n").unwrap();
+        let second = GlobalPolicy::resolve_shared(&from_file, &v).unwrap();
+        assert!(first.names.contains_key("mypkg.A") && second.names.contains_key("mypkg.B"));
+        assert!(!second.names.contains_key("mypkg.A"));
     }
 
     #[test]

@@ -87,7 +87,10 @@ pub fn recorded_sklearn(manifest: &Manifest) -> Option<&str> {
 /// Resolves allowed-globals entries (`@sklearn`, `@xgboost`..., `@FILE`, `pkg.*`, exact names)
 /// for the model `manifest` describes: each profile is chosen by the library version the manifest
 /// records (`requires`, and for scikit-learn the walked `_sklearn_version` first).
-pub fn resolve_globals(manifest: &Manifest, allow: &[String]) -> Result<GlobalPolicy> {
+pub fn resolve_globals(
+    manifest: &Manifest,
+    allow: &[String],
+) -> Result<std::sync::Arc<GlobalPolicy>> {
     let mut versions: globals::Versions = manifest
         .requires
         .iter()
@@ -96,7 +99,7 @@ pub fn resolve_globals(manifest: &Manifest, allow: &[String]) -> Result<GlobalPo
     if let Some(v) = recorded_sklearn(manifest) {
         versions.insert("scikit-learn".into(), v.into());
     }
-    GlobalPolicy::resolve(allow, &versions)
+    GlobalPolicy::resolve_shared(allow, &versions)
 }
 
 /// Re-walks every pickle among the opened files and refuses one that imports a global outside

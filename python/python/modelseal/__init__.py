@@ -468,8 +468,12 @@ _UNPICKLE_HINT = (
 _CONTENT_HINT = "do not load it: the pickle is malformed or hostile; ask the signer for a fresh dump"
 
 
-def _policy(resolved: Mapping[str, Any]) -> "_unpickle.Policy":
-    return _unpickle.Policy(dict(resolved["names"]), resolved["prefixes"])
+def _policy(resolved: Any) -> "_unpickle.Policy":
+    """The unpickler's policy from what the native module resolved: its ``ResolvedGlobals`` (from
+    ``open_bytes``) or the dict of ``resolve_globals``."""
+    if isinstance(resolved, dict):
+        return _unpickle.Policy(dict(resolved["names"]), resolved["prefixes"])
+    return _unpickle.Policy(resolved, resolved.prefixes)
 
 
 def _unpickle_model(

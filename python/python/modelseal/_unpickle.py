@@ -128,18 +128,24 @@ class Policy:
 
     def __init__(
         self,
-        entries: Dict[str, Any],
+        entries: Any,
         prefixes: Iterable[str] = (),
     ) -> None:
         # name -> Entry, or the native module's (kind, canonical, uses) tuple, turned into an
         # Entry on first use (a profile lists hundreds of names; a model uses a few dozen).
+        # `entries` is a dict or the native ResolvedGlobals: anything with get(name).
         self.entries = entries
+        self.seen: Dict[str, Entry] = {}
         self.prefixes = tuple(prefixes)
 
     def lookup(self, name: str) -> Optional[Entry]:
-        e = self.entries.get(name)
-        if isinstance(e, tuple):
-            e = self.entries[name] = Entry(e[0], e[2], e[1])
+        e = self.seen.get(name)
+        if e is None:
+            found = self.entries.get(name)
+            if isinstance(found, tuple):
+                found = Entry(found[0], found[2], found[1])
+            if found is not None:
+                e = self.seen[name] = found
         if e is not None:
             return e
         for p in self.prefixes:
