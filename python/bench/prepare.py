@@ -1,4 +1,4 @@
-"""Prepares the fixed inputs of python/bench/load_time.py: the 120 MB RandomForest of bench_load.py
+"""Prepares the fixed inputs of python/bench/load_time.py: the 120 MB RandomForest of speed.py
 as forest.joblib, sealed as forest-none.mseal and forest-auto.mseal, an Iris tree (iris.joblib,
 iris.mseal), and the keys. Archives made once can then be loaded by two builds of the package
 (say, two releases in two venvs) to compare them on the same bytes.
