@@ -463,14 +463,186 @@ impl EntrySink for Discard {
     }
 }
 
+/// An archive whose prefix, header and signatures were read (FORMAT.md §7 steps 1-3), and nothing
+/// of its payload. The one way on is [`Archive::verify`]: every reader of this crate goes
+/// `Archive::read` → `verify` → `check_payload` (no key) or `decrypt` → `check` / `to_dir` /
+/// `to_memory`, so the order of the checks is the order of these types.
+pub struct Archive<R> {
+    input: R,
+    header: crate::verify::UnverifiedHeader,
+}
+
+impl<R: Read + Send> Archive<R> {
+    /// Reads the prefix, the header (within `limits`) and the signatures.
+    pub fn read(mut input: R, limits: &Limits) -> Result<Archive<R>> {
+        let header = read_header(&mut input, limits)?;
+        Ok(Archive { input, header })
+    }
+
+    /// The header as read: nothing in it is authenticated yet (for `inspect`).
+    pub fn header_unverified(&self) -> &Header {
+        self.header.header_unverified()
+    }
+
+    /// Steps 4-8: the signatures against the trust store, expiry, the trust policy and the
+    /// anti-rollback state (checked here, recorded only once everything else passed).
+    pub fn verify<'o>(self, opts: &'o ReadOptions<'o>) -> Result<VerifiedArchive<'o, R>> {
+        let header = self.header.verify(opts.trust, opts.now()?)?;
+        opts.policy(&header, false)?;
+        Ok(VerifiedArchive {
+            input: self.input,
+            header,
+            opts,
+        })
+    }
+}
+
+/// An archive whose header verified against the trust store; its payload is still unread.
+pub struct VerifiedArchive<'o, R> {
+    input: R,
+    header: Verified<Header>,
+    opts: &'o ReadOptions<'o>,
+}
+
+impl<'o, R: Read + Send> VerifiedArchive<'o, R> {
+    /// The verified header.
+    pub fn header(&self) -> &Verified<Header> {
+        &self.header
+    }
+
+    /// Without a key (a CI gate): the payload's structure and its digest (steps 9 and 12), then
+    /// acceptance is recorded in the anti-rollback state.
+    pub fn check_payload(mut self) -> Result<Verified<Header>> {
+        process_payload(
+            &self.header,
+            None,
+            &mut self.input,
+            &self.opts.limits,
+            &mut Discard,
+        )?;
+        self.opts.policy(&self.header, true)?;
+        Ok(self.header)
+    }
+
+    /// Opens the payload with `key`; the sink (discard, a directory, memory) is chosen next.
+    pub fn decrypt<'k>(self, key: Decryption<'k>) -> Decrypting<'o, 'k, R> {
+        Decrypting { archive: self, key }
+    }
+}
+
+/// A verified archive and the key that opens it: every remaining check (steps 9-13) runs in
+/// whichever of [`Decrypting::check`], [`Decrypting::to_dir`] or [`Decrypting::to_memory`] is
+/// called, and acceptance is recorded only after the last of them passed.
+pub struct Decrypting<'o, 'k, R> {
+    archive: VerifiedArchive<'o, R>,
+    key: Decryption<'k>,
+}
+
+/// What opening an archive established: the verified header and the manifest, both checked.
+#[derive(Clone, Debug)]
+pub struct Opened {
+    /// The verified header.
+    pub header: Verified<Header>,
+    /// The manifest, checked against the header and every file.
+    pub manifest: Manifest,
+}
+
+impl From<Opened> for Report {
+    fn from(o: Opened) -> Report {
+        Report {
+            header: o.header,
+            manifest: Some(o.manifest),
+        }
+    }
+}
+
+impl<R: Read + Send> Decrypting<'_, '_, R> {
+    /// Steps 9-12 into `sink`, then the model checks on what the sink holds (`model`), then
+    /// acceptance recorded (step 13).
+    fn run<S: EntrySink>(
+        mut self,
+        sink: &mut S,
+        model: impl FnOnce(&Manifest, &S) -> Result<()>,
+    ) -> Result<Opened> {
+        let a = &mut self.archive;
+        let Some(manifest) = process_payload(
+            &a.header,
+            Some(self.key),
+            &mut a.input,
+            &a.opts.limits,
+            sink,
+        )?
+        else {
+            // process_payload returns the manifest whenever it is given a key.
+            return Err(crate::error::FormatError::Truncated { what: "manifest" }.into());
+        };
+        model(&manifest, sink)?;
+        a.opts.policy(&a.header, true)?;
+        Ok(Opened {
+            header: self.archive.header,
+            manifest,
+        })
+    }
+
+    /// Every check, the files discarded (`verify -i`, `inspect -i`).
+    pub fn check(self) -> Result<Opened> {
+        self.run(&mut Discard, |_, _| Ok(()))
+    }
+
+    /// Every check and `checks`, the files written to a private temporary directory beside
+    /// `out_dir` and renamed into place only after the last check passed: after any failure
+    /// nothing new is left on disk.
+    pub fn to_dir(
+        self,
+        out_dir: &Path,
+        output: OpenOutput,
+        checks: &ModelChecks,
+    ) -> Result<Opened> {
+        refuse_output(out_dir, output)?;
+        // Decrypted plaintext lives here (mode 0700) until every check passed: removed if the
+        // run is interrupted, and locked so that `modelseal clean` leaves it alone meanwhile.
+        let (tmp, _guard) = crate::fs::temp_dir_beside(out_dir, "open")?;
+        let mut sink = DirSink {
+            root: tmp.path().to_path_buf(),
+        };
+        let root = tmp.path().to_path_buf();
+        let opened = self.run(&mut sink, |m, _| {
+            crate::scan::check_requirements(m, &checks.expect)?;
+            if let Some(allow) = &checks.allow_globals {
+                let policy = crate::scan::resolve_globals(m, allow)?;
+                crate::scan::check_globals_in_dir(m, &root, &policy)?;
+            }
+            Ok(())
+        })?;
+        commit_dir(tmp, out_dir, output.force)?;
+        Ok(opened)
+    }
+
+    /// Every check and `checks`, the files kept in memory (at most `max_bytes` in all, and the
+    /// signed tar size) and returned only after every check passed.
+    pub fn to_memory(self, max_bytes: u64, checks: &ModelChecks) -> Result<(Opened, OpenedFiles)> {
+        let mut sink = MemorySink {
+            files: Vec::new(),
+            budget: max_bytes,
+        };
+        let opened = self.run(&mut sink, |m, held| {
+            crate::scan::check_requirements(m, &checks.expect)?;
+            if let Some(allow) = &checks.allow_globals {
+                let policy = crate::scan::resolve_globals(m, allow)?;
+                crate::scan::check_globals_in_memory(m, &held.files, &policy)?;
+            }
+            Ok(())
+        })?;
+        Ok((opened, sink.files))
+    }
+}
+
 /// Verifies an archive without any decryption key: header, trust, signatures, expiry, the
 /// payload's structure and its digest (FORMAT.md §7: steps 1-6, 9 and 12).
-pub fn verify_reader<R: Read + Send>(mut input: R, opts: &ReadOptions<'_>) -> Result<Report> {
-    let unverified = read_header(&mut input, &opts.limits)?;
-    let header = unverified.verify(opts.trust, opts.now()?)?;
-    opts.policy(&header, false)?;
-    process_payload(&header, None, &mut input, &opts.limits, &mut Discard)?;
-    opts.policy(&header, true)?;
+pub fn verify_reader<R: Read + Send>(input: R, opts: &ReadOptions<'_>) -> Result<Report> {
+    let header = Archive::read(input, &opts.limits)?
+        .verify(opts)?
+        .check_payload()?;
     Ok(Report {
         header,
         manifest: None,
@@ -478,18 +650,16 @@ pub fn verify_reader<R: Read + Send>(mut input: R, opts: &ReadOptions<'_>) -> Re
 }
 
 /// Verifies and also decrypts: every check of FORMAT.md §7 runs, including each file's size and
-/// SHA-256, but the files are discarded; returns the manifest. For `verify -i` and `inspect -i`.
+/// SHA-256, but the files are discarded. For `verify -i` and `inspect -i`.
 pub fn verify_decrypted<R: Read + Send>(
-    mut input: R,
+    input: R,
     key: Decryption<'_>,
     opts: &ReadOptions<'_>,
-) -> Result<Report> {
-    let unverified = read_header(&mut input, &opts.limits)?;
-    let header = unverified.verify(opts.trust, opts.now()?)?;
-    opts.policy(&header, false)?;
-    let manifest = process_payload(&header, Some(key), &mut input, &opts.limits, &mut Discard)?;
-    opts.policy(&header, true)?;
-    Ok(Report { header, manifest })
+) -> Result<Opened> {
+    Archive::read(input, &opts.limits)?
+        .verify(opts)?
+        .decrypt(key)
+        .check()
 }
 
 /// [`verify_reader`] on a file.
@@ -559,7 +729,7 @@ pub fn open_file(
     out_dir: &Path,
     opts: &ReadOptions<'_>,
     output: OpenOutput,
-) -> Result<Report> {
+) -> Result<Opened> {
     open_file_checked(path, key, out_dir, opts, output, &ModelChecks::default())
 }
 
@@ -576,7 +746,7 @@ pub struct ModelChecks {
 }
 
 /// [`open_file`] with model-level checks (allowed pickle globals, expected requirements), run on the
-/// extracted files before they are released.
+/// extracted files before they are released. The output is checked before the archive is read.
 pub fn open_file_checked(
     path: &Path,
     key: Decryption<'_>,
@@ -584,7 +754,7 @@ pub fn open_file_checked(
     opts: &ReadOptions<'_>,
     output: OpenOutput,
     checks: &ModelChecks,
-) -> Result<Report> {
+) -> Result<Opened> {
     refuse_output(out_dir, output)?;
     let input = BufReader::with_capacity(1 << 20, crate::verify::open_archive(path)?);
     open_reader_checked(input, key, out_dir, opts, output, checks)
@@ -594,35 +764,18 @@ pub fn open_file_checked(
 /// memory bounded as for a file; the files are released only after the stream's last byte
 /// passed every check.
 pub fn open_reader_checked<R: Read + Send>(
-    mut input: R,
+    input: R,
     key: Decryption<'_>,
     out_dir: &Path,
     opts: &ReadOptions<'_>,
     output: OpenOutput,
     checks: &ModelChecks,
-) -> Result<Report> {
-    refuse_output(out_dir, output)?;
-    let unverified = read_header(&mut input, &opts.limits)?;
-    let header = unverified.verify(opts.trust, opts.now()?)?;
-    opts.policy(&header, false)?;
-    // Decrypted plaintext lives here (mode 0700) until every check passed: removed if the run is
-    // interrupted, and locked so that `modelseal clean` leaves it alone while this process runs.
-    let (tmp, _guard) = crate::fs::temp_dir_beside(out_dir, "open")?;
-    let mut sink = DirSink {
-        root: tmp.path().to_path_buf(),
-    };
-    let manifest = process_payload(&header, Some(key), &mut input, &opts.limits, &mut sink)?;
-    if let Some(m) = &manifest {
-        crate::scan::check_requirements(m, &checks.expect)?;
-        if let Some(allow) = &checks.allow_globals {
-            let policy = crate::scan::resolve_globals(m, allow)?;
-            crate::scan::check_globals_in_dir(m, tmp.path(), &policy)?;
-        }
-    }
-    // Record acceptance (re-checking under the state's exclusive lock), then release: step 13.
-    opts.policy(&header, true)?;
-    commit_dir(tmp, out_dir, output.force)?;
-    Ok(Report { header, manifest })
+) -> Result<Opened> {
+    // `to_dir` refuses an output it must not replace before anything of the payload is read.
+    Archive::read(input, &opts.limits)?
+        .verify(opts)?
+        .decrypt(key)
+        .to_dir(out_dir, output, checks)
 }
 
 /// Refuses an output this open must not replace (before anything is read).
@@ -701,29 +854,16 @@ fn commit_dir(tmp: tempfile::TempDir, out_dir: &Path, force: bool) -> Result<()>
 /// returned only after every check passed; their total size is bounded by the signed tar size and
 /// `max_bytes`.
 pub fn open_reader_to_memory<R: Read + Send>(
-    mut input: R,
+    input: R,
     key: Decryption<'_>,
     opts: &ReadOptions<'_>,
     max_bytes: u64,
     checks: &ModelChecks,
-) -> Result<(Report, OpenedFiles)> {
-    let unverified = read_header(&mut input, &opts.limits)?;
-    let header = unverified.verify(opts.trust, opts.now()?)?;
-    opts.policy(&header, false)?;
-    let mut sink = MemorySink {
-        files: Vec::new(),
-        budget: max_bytes,
-    };
-    let manifest = process_payload(&header, Some(key), &mut input, &opts.limits, &mut sink)?;
-    if let Some(m) = &manifest {
-        crate::scan::check_requirements(m, &checks.expect)?;
-        if let Some(allow) = &checks.allow_globals {
-            let policy = crate::scan::resolve_globals(m, allow)?;
-            crate::scan::check_globals_in_memory(m, &sink.files, &policy)?;
-        }
-    }
-    opts.policy(&header, true)?;
-    Ok((Report { header, manifest }, sink.files))
+) -> Result<(Opened, OpenedFiles)> {
+    Archive::read(input, &opts.limits)?
+        .verify(opts)?
+        .decrypt(key)
+        .to_memory(max_bytes, checks)
 }
 
 pub use crate::scan::OpenedFiles;

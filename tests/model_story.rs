@@ -433,5 +433,5 @@ fn schema_1_manifests_from_older_archives_still_open() {
     );
     let (report, files) = w.open_bytes(&a).unwrap();
     assert_eq!(files[0].1.to_vec(), b"abc");
-    assert_eq!(report.manifest.unwrap().files[0].kind.format, "unknown");
+    assert_eq!(report.manifest.files[0].kind.format, "unknown");
 }

@@ -14,7 +14,7 @@ fn one_file_round_trips() {
     let archive = w.seal_for_reader(&[input], "m.mseal");
     let report = w.open_as_reader(&archive, "out").unwrap();
     assert_eq!(std::fs::read(w.path("out/model.bin")).unwrap(), data);
-    let m = report.manifest.unwrap();
+    let m = report.manifest;
     assert_eq!(m.files.len(), 1);
     assert_eq!(m.metadata["cv_accuracy"], "0.95");
     assert_eq!(report.header.signer(), w.author.public().key_id());

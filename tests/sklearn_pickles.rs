@@ -140,7 +140,7 @@ fn open_one_file(
     name: &str,
     data: &[u8],
     allow: Vec<String>,
-) -> (Result<modelseal::open::Report, Error>, std::path::PathBuf) {
+) -> (Result<modelseal::open::Opened, Error>, std::path::PathBuf) {
     use modelseal::craft;
     use modelseal::format::manifest::{FileEntry, Manifest, ModelName, SafeRelPath};
     let mut m = Manifest::new(

@@ -114,7 +114,7 @@ fn every_conformance_case_gives_its_exact_result() {
                 _ => Some(&reader),
             };
             let result = match key {
-                None => open::verify_reader(&bytes[..], &opts).map(|r| (r, None)),
+                None => open::verify_reader(&bytes[..], &opts).map(|r: open::Report| (r, None)),
                 Some(k) => open::open_reader_to_memory(
                     &bytes[..],
                     Decryption::Identity(k),
@@ -122,7 +122,7 @@ fn every_conformance_case_gives_its_exact_result() {
                     1 << 20,
                     &open::ModelChecks::default(),
                 )
-                .map(|(r, files)| (r, Some(files))),
+                .map(|(opened, files)| (opened.into(), Some(files))),
             };
             match (case["expect"].as_str().unwrap(), result) {
                 ("ok", Ok((report, files))) => {

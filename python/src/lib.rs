@@ -16,7 +16,6 @@ use modelseal::error::{
     Area, Error, ErrorKind, KeyError, ModelError, Term, TrustError, UsageError, VerifyError,
     Vocabulary,
 };
-use modelseal::format::manifest::Manifest;
 use modelseal::keys::{OpeningKey, PublicKey, SecretKey, SharedKey};
 use modelseal::open::{self, Decryption, ReadOptions};
 use modelseal::scan::GlobalPolicy;
@@ -682,11 +681,10 @@ fn open_bytes<'py>(
                 expect,
             };
             let reading = Reading::new(&trust, state.as_deref(), no_state)?;
-            let (report, manifest, files) =
-                open_in_memory(&source, &reading, &key, max_bytes, &checks)?;
+            let (opened, files) = open_in_memory(&source, &reading, &key, max_bytes, &checks)?;
             // The policy the restricted unpickler applies: the one the static check just passed.
-            let policy = scan::resolve_globals(&manifest, &allow_globals)?;
-            Ok((report, files, policy))
+            let policy = scan::resolve_globals(&opened.manifest, &allow_globals)?;
+            Ok((open::Report::from(opened), files, policy))
         })
         .map_err(|e| to_py(py, e))?;
     let d = to_dict(py, &modelseal::report::verified(&report))?;
@@ -728,19 +726,14 @@ fn open_in_memory(
     key: &OpeningKey,
     max_bytes: u64,
     checks: &open::ModelChecks,
-) -> Result<(open::Report, Manifest, open::OpenedFiles), Error> {
-    let (report, files) = open::open_reader_to_memory(
+) -> Result<(open::Opened, open::OpenedFiles), Error> {
+    open::open_reader_to_memory(
         source.reader()?,
         Decryption::from(key),
         &reading.options(),
         max_bytes,
         checks,
-    )?;
-    let manifest = report
-        .manifest
-        .clone()
-        .expect("opening with a key always yields the manifest");
-    Ok((report, manifest, files))
+    )
 }
 
 /// A resolved allowed-globals policy, shared with the library's cache (no copy per load): what the
@@ -824,15 +817,15 @@ fn untrusted_globals(
         let key = OpeningKey::require(identity.as_deref(), shared_key.as_deref())?;
         // A review, not an acceptance: no anti-rollback state is read or recorded.
         let reading = Reading::new(&trust, None, true)?;
-        let (_, manifest, files) = open_in_memory(
+        let (opened, files) = open_in_memory(
             &source,
             &reading,
             &key,
             max_bytes,
             &open::ModelChecks::default(),
         )?;
-        let policy = scan::resolve_globals(&manifest, &allow_globals)?;
-        scan::untrusted_in_memory(&manifest, &files, &policy)
+        let policy = scan::resolve_globals(&opened.manifest, &allow_globals)?;
+        scan::untrusted_in_memory(&opened.manifest, &files, &policy)
     })
     .map_err(|e| to_py(py, e))
 }
@@ -859,7 +852,9 @@ fn verify<'py>(
             let input = source.reader()?;
             let opts = reading.options();
             match &key {
-                Some(k) => open::verify_decrypted(input, Decryption::from(k), &opts),
+                Some(k) => {
+                    open::verify_decrypted(input, Decryption::from(k), &opts).map(Into::into)
+                }
                 None => open::verify_reader(input, &opts),
             }
         })

@@ -160,9 +160,9 @@ pub fn open_model<M: DeserializeOwned, R: Read + Send>(
     policy: VersionPolicy,
     max_bytes: u64,
 ) -> Result<(M, Manifest)> {
-    let (report, files) =
+    let (opened, files) =
         open::open_reader_to_memory(input, key, opts, max_bytes, &open::ModelChecks::default())?;
-    let manifest = report.manifest.expect("opening always yields the manifest");
+    let manifest = opened.manifest;
     let typed = check_typed::<M>(&manifest, libraries, policy)?;
     let (_, bytes) = files
         .iter()

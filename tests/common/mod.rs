@@ -91,7 +91,7 @@ impl World {
     }
 
     /// Opens `archive` as the reader into `out`, trusting the author.
-    pub fn open_as_reader(&self, archive: &Path, out: &str) -> Result<open::Report, Error> {
+    pub fn open_as_reader(&self, archive: &Path, out: &str) -> Result<open::Opened, Error> {
         let trust = self.trust();
         let mut opts = ReadOptions::new(&trust);
         opts.now = Some(CREATED + 10);
@@ -105,7 +105,7 @@ impl World {
     }
 
     /// Opens archive bytes as the reader into memory, trusting the author.
-    pub fn open_bytes(&self, archive: &[u8]) -> Result<(open::Report, open::OpenedFiles), Error> {
+    pub fn open_bytes(&self, archive: &[u8]) -> Result<(open::Opened, open::OpenedFiles), Error> {
         let trust = self.trust();
         let mut opts = ReadOptions::new(&trust);
         opts.now = Some(CREATED + 10);

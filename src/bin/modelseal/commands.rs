@@ -113,7 +113,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), Error> {
             let input = archive_input(&archive)?;
             let report = match key.load()? {
                 None => open::verify_reader(input, &opts)?,
-                Some(k) => open::verify_decrypted(input, Decryption::from(&k), &opts)?,
+                Some(k) => open::verify_decrypted(input, Decryption::from(&k), &opts)?.into(),
             };
             render::report(&report, json);
             Ok(())
@@ -165,7 +165,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), Error> {
             drop(bar);
             let report = report?;
             let h = report.header.get();
-            let files = report.manifest.as_ref().map_or(0, |m| m.files.len());
+            let files = report.manifest.files.len();
             outln!(
                 "opened {} {} signed by {}",
                 h.model_name,
@@ -190,16 +190,14 @@ pub(crate) fn run(cli: Cli) -> Result<(), Error> {
                 let store = TrustStore::load(&trust)?;
                 let opts = ReadOptions::new(&store);
                 let k = key.require()?;
-                let (report, files) = open::open_reader_to_memory(
+                let (opened, files) = open::open_reader_to_memory(
                     file,
                     Decryption::from(&k),
                     &opts,
                     MAX_REVIEW_BYTES,
                     &modelseal::open::ModelChecks::default(),
                 )?;
-                let manifest = report
-                    .manifest
-                    .expect("opening with a key always yields the manifest");
+                let manifest = opened.manifest;
                 let policy = scan::resolve_globals(&manifest, &allow)?;
                 render::untrusted(
                     &scan::untrusted_in_memory(&manifest, &files, &policy)?,
@@ -216,7 +214,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), Error> {
             let opts = ReadOptions::new(&store);
             let report = match key.load()? {
                 None => open::verify_reader(file, &opts)?,
-                Some(k) => open::verify_decrypted(file, Decryption::from(&k), &opts)?,
+                Some(k) => open::verify_decrypted(file, Decryption::from(&k), &opts)?.into(),
             };
             render::report(&report, json);
             Ok(())
