@@ -71,6 +71,7 @@ fn stages(c: &mut Criterion) {
             compression,
             details: Default::default(),
             limits: Default::default(),
+            also_reads: Vec::new(),
         };
         let inputs = vec![Input {
             archive_path: modelseal::format::manifest::SafeRelPath::parse("w.bin", 64).unwrap(),

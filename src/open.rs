@@ -563,6 +563,7 @@ impl<R: Read + Send> Decrypting<'_, '_, R> {
         mut self,
         sink: &mut S,
         model: impl FnOnce(&Manifest, &S) -> Result<()>,
+        record: bool,
     ) -> Result<Opened> {
         let a = &mut self.archive;
         let Some(manifest) = process_payload(
@@ -577,7 +578,7 @@ impl<R: Read + Send> Decrypting<'_, '_, R> {
             return Err(crate::error::FormatError::Truncated { what: "manifest" }.into());
         };
         model(&manifest, sink)?;
-        a.opts.policy(&a.header, true)?;
+        a.opts.policy(&a.header, record)?;
         Ok(Opened {
             header: self.archive.header,
             manifest,
@@ -586,7 +587,7 @@ impl<R: Read + Send> Decrypting<'_, '_, R> {
 
     /// Every check, the files discarded (`verify -i`, `inspect -i`).
     pub fn check(self) -> Result<Opened> {
-        self.run(&mut Discard, |_, _| Ok(()))
+        self.run(&mut Discard, |_, _| Ok(()), true)
     }
 
     /// Every check and `checks`, the files written to a private temporary directory beside
@@ -606,14 +607,18 @@ impl<R: Read + Send> Decrypting<'_, '_, R> {
             root: tmp.path().to_path_buf(),
         };
         let root = tmp.path().to_path_buf();
-        let opened = self.run(&mut sink, |m, _| {
-            crate::scan::check_requirements(m, &checks.expect)?;
-            if let Some(allow) = &checks.allow_globals {
-                let policy = crate::scan::resolve_globals(m, allow)?;
-                crate::scan::check_globals_in_dir(m, &root, &policy)?;
-            }
-            Ok(())
-        })?;
+        let opened = self.run(
+            &mut sink,
+            |m, _| {
+                crate::scan::check_requirements(m, &checks.expect)?;
+                if let Some(allow) = &checks.allow_globals {
+                    let policy = crate::scan::resolve_globals(m, allow)?;
+                    crate::scan::check_globals_in_dir(m, &root, &policy)?;
+                }
+                Ok(())
+            },
+            true,
+        )?;
         commit_dir(tmp, out_dir, output.force)?;
         Ok(opened)
     }
@@ -621,19 +626,68 @@ impl<R: Read + Send> Decrypting<'_, '_, R> {
     /// Every check and `checks`, the files kept in memory (at most `max_bytes` in all, and the
     /// signed tar size) and returned only after every check passed.
     pub fn to_memory(self, max_bytes: u64, checks: &ModelChecks) -> Result<(Opened, OpenedFiles)> {
+        self.memory(max_bytes, checks, true)
+            .map(|(u, files)| (u.opened, files))
+    }
+
+    /// [`Self::to_memory`] without recording acceptance yet: for a frontend with checks of its
+    /// own that must pass first (the Python package's library-version gate). The anti-rollback
+    /// state has been checked; [`Unrecorded::accept`] records the archive once those pass, and an
+    /// archive refused meanwhile is never recorded.
+    pub fn to_memory_unrecorded(
+        self,
+        max_bytes: u64,
+        checks: &ModelChecks,
+    ) -> Result<(Unrecorded, OpenedFiles)> {
+        self.memory(max_bytes, checks, false)
+    }
+
+    fn memory(
+        self,
+        max_bytes: u64,
+        checks: &ModelChecks,
+        record: bool,
+    ) -> Result<(Unrecorded, OpenedFiles)> {
         let mut sink = MemorySink {
             files: Vec::new(),
             budget: max_bytes,
         };
-        let opened = self.run(&mut sink, |m, held| {
-            crate::scan::check_requirements(m, &checks.expect)?;
-            if let Some(allow) = &checks.allow_globals {
-                let policy = crate::scan::resolve_globals(m, allow)?;
-                crate::scan::check_globals_in_memory(m, &held.files, &policy)?;
-            }
-            Ok(())
-        })?;
-        Ok((opened, sink.files))
+        let opened = self.run(
+            &mut sink,
+            |m, held| {
+                crate::scan::check_requirements(m, &checks.expect)?;
+                if let Some(allow) = &checks.allow_globals {
+                    let policy = crate::scan::resolve_globals(m, allow)?;
+                    crate::scan::check_globals_in_memory(m, &held.files, &policy)?;
+                }
+                Ok(())
+            },
+            record,
+        )?;
+        Ok((Unrecorded { opened }, sink.files))
+    }
+}
+
+/// An archive every check of this crate passed, not yet recorded as accepted
+/// ([`Decrypting::to_memory_unrecorded`]).
+#[derive(Debug)]
+pub struct Unrecorded {
+    opened: Opened,
+}
+
+impl Unrecorded {
+    /// What was opened.
+    pub fn opened(&self) -> &Opened {
+        &self.opened
+    }
+
+    /// Records the archive as accepted in `state` (checking it again under the state's lock: a
+    /// newer version accepted meanwhile by another process still refuses it).
+    pub fn accept(self, state: Option<&RollbackState>) -> Result<Opened> {
+        if let Some(s) = state {
+            s.check_and_record(self.opened.header.get(), self.opened.header.signer())?;
+        }
+        Ok(self.opened)
     }
 }
 

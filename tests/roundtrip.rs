@@ -234,6 +234,35 @@ fn sealing_is_bounded_in_recipients_and_refuses_bad_outputs() {
         modelseal::Error::Usage(modelseal::error::UsageError::OutputIsInput { .. })
     );
     assert_eq!(std::fs::read(&input).unwrap(), b"x");
+
+    // Nor any other file the seal reads: its key files, the training data and code it records.
+    let key = w.path("author.key");
+    w.author.write_pair(&w.path("author")).unwrap();
+    let data = w.write("train.csv", b"a,b\n1,2\n");
+    let keys = modelseal::seal::SealKeys::read(&key, &[], None).unwrap();
+    for read in [&key, &data] {
+        let before = std::fs::read(read).unwrap();
+        let to = vec![Recipient::PublicKey(&rp)];
+        let opts = modelseal::seal::SealOptions::new(&keys.signer, to, "m", "1.0.0")
+            .unwrap()
+            .with_also_reads(keys.paths.iter().cloned())
+            .with_also_reads([data.clone()]);
+        let err = modelseal::seal::seal_file(
+            &inputs,
+            &opts,
+            read,
+            modelseal::seal::OutputOptions {
+                force: true,
+                fsync: false,
+            },
+        )
+        .unwrap_err();
+        assert_refused!(
+            err,
+            modelseal::Error::Usage(modelseal::error::UsageError::OutputIsInput { .. })
+        );
+        assert_eq!(std::fs::read(read).unwrap(), before, "{}", read.display());
+    }
 }
 
 mod stored_single_pass {

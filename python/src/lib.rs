@@ -49,6 +49,12 @@ impl Vocabulary for PythonNames {
             Term::OutputDir => "give a directory path",
             Term::StreamOut | Term::StreamIn => "give a path, bytes or a binary file object",
             Term::TrustHelp => "SECURITY.md",
+            Term::ExpiryForms => {
+                "expires= is a timedelta, a timezone-aware datetime in the future, or Unix seconds"
+            }
+            Term::CompressionForms => {
+                "compress= takes 'auto', 'zstd' (level 3), 'none' (or 0), or a zstd level 1-19"
+            }
             Term::Help => "help(modelseal)",
         }
     }
@@ -294,7 +300,12 @@ impl Buffer {
 
     /// Appends bytes (bytes, bytearray or any buffer); returns how many.
     fn write(&mut self, data: &Bound<'_, PyAny>) -> PyResult<usize> {
-        if self.pos != self.len || self.consume {
+        if self.consume {
+            return Err(pyo3::exceptions::PyOSError::new_err(
+                "this buffer holds an opened file and is read-only",
+            ));
+        }
+        if self.pos != self.len {
             return Err(pyo3::exceptions::PyOSError::new_err(
                 "modelseal Buffer only appends: seek to the end before writing",
             ));
@@ -342,12 +353,24 @@ impl Buffer {
         Ok(out)
     }
 
-    /// Reads into a writable buffer of bytes (a `bytearray`, `memoryview(array).cast("B")`);
-    /// returns how many bytes were read, which may be fewer than asked (at most to the end of a
-    /// segment): one copy, straight from the segment.
+    /// Reads into a writable, C-contiguous buffer (a `bytearray`, a numpy array, an `array`);
+    /// returns how many bytes were read, which may be fewer than it holds (at most to the end of a
+    /// segment): one copy, straight from the segment into the target's own memory.
     fn readinto(&mut self, target: &Bound<'_, PyAny>) -> PyResult<usize> {
         let py = target.py();
-        let view = pyo3::buffer::PyBuffer::<u8>::get(target)?;
+        // A byte view of the target's own memory (`memoryview(t).cast("B")`): slicing it slices
+        // that memory, where slicing a bytearray would copy it.
+        let bytes = py
+            .import("builtins")?
+            .getattr("memoryview")?
+            .call1((target,))?
+            .call_method1("cast", ("B",))?;
+        let view = pyo3::buffer::PyBuffer::<u8>::get(&bytes)?;
+        if view.readonly() {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "readinto() needs a writable buffer",
+            ));
+        }
         let want = self.span(Some(view.item_count() as isize));
         let mut piece: &[u8] = &[];
         self.pieces(self.pos, want, |p| {
@@ -362,7 +385,7 @@ impl Buffer {
         if n == view.item_count() {
             view.copy_from_slice(py, piece)?;
         } else {
-            let head = target.get_item(pyo3::types::PySlice::new(py, 0, n as isize, 1))?;
+            let head = bytes.get_item(pyo3::types::PySlice::new(py, 0, n as isize, 1))?;
             pyo3::buffer::PyBuffer::<u8>::get(&head)?.copy_from_slice(py, piece)?;
         }
         self.advance(n);
@@ -416,11 +439,19 @@ impl Buffer {
                 ))
             }
         };
-        let to = base
-            .checked_add(offset)
-            .filter(|t| *t >= 0)
-            .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("negative seek position"))?
-            as usize;
+        let to = match base.checked_add(offset) {
+            Some(t) if t >= 0 => t as usize,
+            Some(_) => {
+                return Err(pyo3::exceptions::PyValueError::new_err(
+                    "negative seek position",
+                ))
+            }
+            None => {
+                return Err(pyo3::exceptions::PyOverflowError::new_err(
+                    "seek position out of range",
+                ))
+            }
+        };
         if to < self.base {
             return Err(pyo3::exceptions::PyOSError::new_err(format!(
                 "cannot seek to {to}: this buffer released the bytes before {} as they were read",
@@ -545,6 +576,7 @@ fn seal_bytes<'py>(
                     .with_compression(compression)
                     .with_details(details)
                     .with_limits(limits)
+                    .with_also_reads(train_data.iter().chain(&source).cloned())
                     .with_expiry(expiry)?;
                 match out_path {
                     Some(out) => {
@@ -572,10 +604,30 @@ fn seal_bytes<'py>(
 enum ArchiveSource<'a> {
     Path(PathBuf),
     Bytes(&'a [u8]),
-    File(Py<PyAny>),
+    /// The file object, and the first exception its `read()` raised, re-raised as itself.
+    File(Py<PyAny>, RaisedInRead),
 }
 
+/// An exception a file object's `read()` raised while the library read from it: the call fails
+/// with that exception (a `KeyboardInterrupt` stays one), not with an I/O error about it.
+type RaisedInRead = std::sync::Arc<std::sync::Mutex<Option<PyErr>>>;
+
 impl<'a> ArchiveSource<'a> {
+    /// The library's error as a Python exception, unless the file object's own `read()` raised:
+    /// then that exception.
+    fn error(&self, py: Python<'_>, e: Error) -> PyErr {
+        if let ArchiveSource::File(_, raised) = self {
+            if let Some(original) = raised
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .take()
+            {
+                return original;
+            }
+        }
+        to_py(py, e)
+    }
+
     /// `str`/`os.PathLike` is a path, `bytes` is the archive itself, anything with `read` is a
     /// binary file object.
     fn from_py(archive: &'a Bound<'_, PyAny>) -> PyResult<ArchiveSource<'a>> {
@@ -586,7 +638,10 @@ impl<'a> ArchiveSource<'a> {
             return Ok(ArchiveSource::Path(p));
         }
         if archive.hasattr("read")? {
-            return Ok(ArchiveSource::File(archive.clone().unbind()));
+            return Ok(ArchiveSource::File(
+                archive.clone().unbind(),
+                RaisedInRead::default(),
+            ));
         }
         Err(pyo3::exceptions::PyTypeError::new_err(format!(
             "an archive is a path, bytes or a binary file object, not {}",
@@ -603,10 +658,11 @@ impl<'a> ArchiveSource<'a> {
                 Box::new(BufReader::with_capacity(1 << 20, file))
             }
             ArchiveSource::Bytes(b) => Box::new(*b),
-            ArchiveSource::File(f) => Box::new(BufReader::with_capacity(
+            ArchiveSource::File(f, raised) => Box::new(BufReader::with_capacity(
                 1 << 20,
                 PyFileReader {
                     file: Python::attach(|py| f.clone_ref(py)),
+                    raised: raised.clone(),
                 },
             )),
         })
@@ -614,38 +670,59 @@ impl<'a> ArchiveSource<'a> {
 }
 
 /// `std::io::Read` over a Python binary file object: each read takes the GIL and calls
-/// `file.read(n)`, refusing anything but `bytes` of at most `n` bytes.
+/// `file.read(n)`, taking bytes-like results (`bytes`, `bytearray`, `memoryview`) of at most `n`
+/// bytes; an exception it raises is kept to be re-raised as itself.
 struct PyFileReader {
     file: Py<PyAny>,
+    raised: RaisedInRead,
 }
 
 impl std::io::Read for PyFileReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         Python::attach(|py| {
-            let got = self
-                .file
-                .bind(py)
-                .call_method1("read", (buf.len(),))
-                .map_err(|e| {
-                    std::io::Error::other(format!("the file object's read() raised {e}"))
-                })?;
-            let bytes = got.cast::<PyBytes>().map_err(|_| {
-                std::io::Error::other(
-                    "the file object's read() did not return bytes (open it in binary mode)",
-                )
-            })?;
-            let data = bytes.as_bytes();
-            if data.len() > buf.len() {
-                return Err(std::io::Error::other(format!(
-                    "the file object's read({}) returned {} bytes",
-                    buf.len(),
-                    data.len()
-                )));
+            let got = match self.file.bind(py).call_method1("read", (buf.len(),)) {
+                Ok(got) => got,
+                Err(e) => {
+                    let mut slot = self
+                        .raised
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    slot.get_or_insert(e);
+                    return Err(std::io::Error::other("the file object's read() raised"));
+                }
+            };
+            if let Ok(bytes) = got.cast::<PyBytes>() {
+                let data = bytes.as_bytes();
+                if data.len() > buf.len() {
+                    return Err(too_long(buf.len(), data.len()));
+                }
+                buf[..data.len()].copy_from_slice(data);
+                return Ok(data.len());
             }
-            buf[..data.len()].copy_from_slice(data);
-            Ok(data.len())
+            let view = pyo3::buffer::PyBuffer::<u8>::get(&got).map_err(|_| {
+                std::io::Error::other(format!(
+                    "the file object's read() returned {}, not bytes (open it in binary mode)",
+                    got.get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                ))
+            })?;
+            let n = view.item_count();
+            if n > buf.len() {
+                return Err(too_long(buf.len(), n));
+            }
+            view.copy_to_slice(py, &mut buf[..n])
+                .map_err(|e| std::io::Error::other(format!("reading the file object: {e}")))?;
+            Ok(n)
         })
     }
+}
+
+fn too_long(asked: usize, got: usize) -> std::io::Error {
+    std::io::Error::other(format!(
+        "the file object's read({asked}) returned {got} bytes"
+    ))
 }
 
 /// Opens an archive into memory. Every check runs in Rust before anything is returned: header,
@@ -671,9 +748,14 @@ fn open_bytes<'py>(
     max_bytes: u64,
     state: Option<PathBuf>,
     no_state: bool,
-) -> PyResult<(Bound<'py, PyDict>, Bound<'py, PyList>, ResolvedGlobals)> {
+) -> PyResult<(
+    Bound<'py, PyDict>,
+    Bound<'py, PyList>,
+    ResolvedGlobals,
+    Acceptance,
+)> {
     let source = ArchiveSource::from_py(&archive)?;
-    let (report, files, policy) = py
+    let (report, files, policy, acceptance) = py
         .detach(|| -> Result<_, Error> {
             let key = OpeningKey::require(identity.as_deref(), shared_key.as_deref())?;
             let checks = open::ModelChecks {
@@ -681,18 +763,53 @@ fn open_bytes<'py>(
                 expect,
             };
             let reading = Reading::new(&trust, state.as_deref(), no_state)?;
-            let (opened, files) = open_in_memory(&source, &reading, &key, max_bytes, &checks)?;
+            // Not recorded yet: `load` records the archive only after its own version gate.
+            let (unrecorded, files) =
+                open::Archive::read(source.reader()?, &reading.options().limits)?
+                    .verify(&reading.options())?
+                    .decrypt(Decryption::from(&key))
+                    .to_memory_unrecorded(max_bytes, &checks)?;
             // The policy the restricted unpickler applies: the one the static check just passed.
-            let policy = scan::resolve_globals(&opened.manifest, &allow_globals)?;
-            Ok((open::Report::from(opened), files, policy))
+            let policy = scan::resolve_globals(&unrecorded.opened().manifest, &allow_globals)?;
+            let report = open::Report::from(unrecorded.opened().clone());
+            let acceptance = Acceptance {
+                pending: std::sync::Mutex::new(Some((unrecorded, reading.state))),
+            };
+            Ok((report, files, policy, acceptance))
         })
-        .map_err(|e| to_py(py, e))?;
+        .map_err(|e| source.error(py, e))?;
     let d = to_dict(py, &modelseal::report::verified(&report))?;
     let out = PyList::empty(py);
     for (p, data) in files {
         out.append((p.as_str(), Buffer::consuming(data.into_segments())))?;
     }
-    Ok((d, out, ResolvedGlobals { policy }))
+    Ok((d, out, ResolvedGlobals { policy }, acceptance))
+}
+
+/// An opened archive not yet recorded in the anti-rollback state: `accept()` records it (after
+/// `load`'s own checks passed), once.
+#[pyclass(module = "modelseal._modelseal", frozen)]
+struct Acceptance {
+    pending: std::sync::Mutex<Option<(open::Unrecorded, Option<RollbackState>)>>,
+}
+
+#[pymethods]
+impl Acceptance {
+    /// Records the archive as accepted (re-checking the state under its lock).
+    fn accept(&self, py: Python<'_>) -> PyResult<()> {
+        let taken = self
+            .pending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        let Some((unrecorded, state)) = taken else {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "this archive was already accepted",
+            ));
+        };
+        py.detach(move || unrecorded.accept(state.as_ref()).map(|_| ()))
+            .map_err(|e| to_py(py, e))
+    }
 }
 
 /// The trust store and anti-rollback state of one call, as the CLI's `-t`, `--state` and
@@ -827,7 +944,7 @@ fn untrusted_globals(
         let policy = scan::resolve_globals(&opened.manifest, &allow_globals)?;
         scan::untrusted_in_memory(&opened.manifest, &files, &policy)
     })
-    .map_err(|e| to_py(py, e))
+    .map_err(|e| source.error(py, e))
 }
 
 /// Verifies an archive: header, trust, signatures, expiry, the payload's structure and digest. With
@@ -858,7 +975,7 @@ fn verify<'py>(
                 None => open::verify_reader(input, &opts),
             }
         })
-        .map_err(|e| to_py(py, e))?;
+        .map_err(|e| source.error(py, e))?;
     to_dict(py, &modelseal::report::verified(&report))
 }
 
@@ -910,6 +1027,7 @@ fn _modelseal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MODELSEAL_VERSION", modelseal::VERSION)?;
     m.add_class::<Buffer>()?;
     m.add_class::<ResolvedGlobals>()?;
+    m.add_class::<Acceptance>()?;
     m.add_function(wrap_pyfunction!(seal_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(open_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(verify, m)?)?;

@@ -124,7 +124,7 @@ def test_a_text_or_lying_file_object_is_refused_not_misread(keys, tree, tmp_path
 
     (tmp_path / "a.mseal").write_bytes(good)
     with open(tmp_path / "a.mseal", encoding="latin-1") as text:
-        with pytest.raises(OSError, match="did not return bytes"):
+        with pytest.raises(OSError, match="not bytes"):
             modelseal.load(text, **opening(keys))
     with pytest.raises(OSError, match=r"returned \d+ bytes"):
         modelseal.load(Liar(), **opening(keys))
@@ -427,7 +427,7 @@ def test_an_opened_buffer_releases_what_was_read_and_cannot_go_back(keys, tmp_pa
         [("model.joblib", whole)], str(keys / "alice.key"), [str(keys / "bob.pub")], None,
         "raw", "1.0.0", "", {}, {}, {}, None, None, None, None, str(path), False, compression="none",
     )
-    _, files, _ = native.open_bytes(str(path), [str(keys / "alice.pub")], str(keys / "bob.key"),
+    _, files, _, _ = native.open_bytes(str(path), [str(keys / "alice.pub")], str(keys / "bob.key"),
                                     None, [], [], 1 << 34, None, True)
     (name, buf), = files
     assert len(buf) == len(whole) and not buf.writable()
@@ -449,3 +449,158 @@ def test_an_opened_buffer_releases_what_was_read_and_cannot_go_back(keys, tmp_pa
     assert buf.read(3) == whole[4 << 20 : (4 << 20) + 3]
     assert buf.read() == whole[(4 << 20) + 3 :] and buf.read() == b""
     assert buf.readinto(bytearray(4)) == 0
+
+
+# --------------------------------------------------------------------------------------------------
+# found by an independent attack on the above (each was a defect; each is a refusal or a fix now)
+
+
+def test_readinto_fills_the_targets_own_memory_on_short_reads(keys):
+    import array
+
+    import numpy as np
+
+    buf = native.Buffer()
+    buf.write(b"0123456789a")
+    buf.seek(0)
+    target = bytearray(16)
+    assert buf.readinto(target) == 11 and bytes(target[:11]) == b"0123456789a"
+    assert bytes(target[11:]) == bytes(5)
+    buf.seek(0)
+    grid = np.zeros((4, 4), dtype=np.uint8)
+    assert buf.readinto(grid) == 11 and bytes(grid.tobytes()[:11]) == b"0123456789a"
+    buf.seek(0)
+    ints = array.array("i", [0] * 4)  # 16 bytes
+    assert buf.readinto(ints) == 11 and ints.tobytes()[:11] == b"0123456789a"
+    with pytest.raises(TypeError):
+        buf.readinto(np.zeros((4, 4), dtype=np.uint8)[:, ::2])  # not contiguous
+    with pytest.raises(TypeError):
+        buf.readinto(b"read-only")
+
+
+def test_a_model_the_version_gate_refuses_is_never_recorded(keys, tree, tmp_path):
+    state = tmp_path / "state.json"
+    v1 = modelseal.dumps(tree, **sealing(keys, version="1.0.0"))
+    # v2 records a numpy this machine does not run: load refuses it at the version gate.
+    requires = dict(modelseal._running_requires(), numpy="99.0.0")
+    import joblib
+
+    raw = io.BytesIO()
+    joblib.dump(tree, raw)
+    path = tmp_path / "v2.mseal"
+    native.seal_bytes(
+        [("model.joblib", raw.getvalue())], str(keys / "alice.key"), [str(keys / "bob.pub")], None,
+        "iris-tree", "2.0.0", "", {}, requires, {}, None, None, None, None, str(path), False,
+    )
+    with pytest.raises(modelseal.VersionMismatchError):
+        modelseal.load(path, state=state, **opening(keys))
+    # Not accepted, so not recorded: the older good archive still loads.
+    assert modelseal.loads(v1, state=state, **opening(keys)).predict(SETOSA).tolist() == [0]
+    with pytest.raises(modelseal.RollbackError):  # and now 1.0.0 is what was accepted
+        modelseal.loads(modelseal.dumps(tree, **sealing(keys, version="0.9.0")), state=state, **opening(keys))
+
+
+def test_dump_never_replaces_a_file_it_reads(keys, tree, tmp_path):
+    key = tmp_path / "alice.key"
+    key.write_bytes((keys / "alice.key").read_bytes())
+    key.chmod(0o600)
+    data = tmp_path / "train.csv"
+    data.write_text("a,b\n1,2\n")
+    for target in (key, data):
+        before = target.read_bytes()
+        with pytest.raises(ValueError) as e:
+            modelseal.dump(tree, target, force=True, train_data=data, **sealing(keys, signing_key=key))
+        assert "output is also an input" in str(e.value)
+        assert target.read_bytes() == before
+
+
+def test_dump_writes_everything_to_a_stream_that_takes_part_of_each_write(keys, tree):
+    class Trickle(io.RawIOBase):
+        def __init__(self):
+            self.data = bytearray()
+
+        def writable(self):
+            return True
+
+        def write(self, b):
+            chunk = bytes(b[:1000])
+            self.data += chunk
+            return len(chunk)
+
+    out = Trickle()
+    modelseal.dump(tree, out, **sealing(keys))
+    assert modelseal.loads(bytes(out.data), **opening(keys)).predict(SETOSA).tolist() == [0]
+
+    class Stuck(io.RawIOBase):
+        def writable(self):
+            return True
+
+        def write(self, b):
+            return 0
+
+    with pytest.raises(OSError, match="took no bytes"):
+        modelseal.dump(tree, Stuck(), **sealing(keys))
+
+
+def test_an_exception_in_read_is_raised_as_itself(keys, tree):
+    good = modelseal.dumps(tree, **sealing(keys))
+
+    class Broken(Exception):
+        pass
+
+    class Raises(io.RawIOBase):
+        def __init__(self, exc, after):
+            self.exc, self.after, self.pos = exc, after, 0
+
+        def read(self, n=-1):
+            if self.pos >= self.after:
+                raise self.exc
+            chunk = good[self.pos : min(self.pos + n, self.after)]
+            self.pos += len(chunk)
+            return chunk
+
+    for after in (0, 100, len(good) - 10):
+        with pytest.raises(Broken):
+            modelseal.load(Raises(Broken("disk gone"), after), **opening(keys))
+        with pytest.raises(KeyboardInterrupt):
+            modelseal.load(Raises(KeyboardInterrupt(), after), **opening(keys))
+
+    class Views(io.RawIOBase):
+        """read() returns bytearray and memoryview, both bytes-like."""
+
+        def __init__(self):
+            self.pos = 0
+
+        def read(self, n=-1):
+            chunk = good[self.pos : self.pos + min(n, 700)]
+            self.pos += len(chunk)
+            return bytearray(chunk) if self.pos % 2 else memoryview(chunk)
+
+    assert modelseal.load(Views(), **opening(keys)).predict(SETOSA).tolist() == [0]
+
+
+def test_out_of_range_arguments_are_value_errors_with_hints(keys, tree, tmp_path):
+    out = tmp_path / "x.mseal"
+    data = modelseal.dumps(tree, **sealing(keys))
+    for call in (
+        lambda: modelseal.dump(tree, out, **sealing(keys, compress=2**31)),
+        lambda: modelseal.dump(tree, out, **sealing(keys, compress=20)),
+        lambda: modelseal.dump(tree, out, **sealing(keys, metrics={"a": 10**400})),
+        lambda: modelseal.dump(tree, out, **sealing(keys, expires=dt.datetime.min)),
+        lambda: modelseal.dump(tree, out, **sealing(keys, expires=1)),
+        lambda: modelseal.loads(data, max_bytes=-1, **opening(keys)),
+        lambda: modelseal.loads(data, max_bytes=2**64, **opening(keys)),
+    ):
+        with pytest.raises(ValueError) as e:
+            call()
+        assert e.value.hint, repr(e.value)
+        _no_cli_words(str(e.value) + " " + e.value.hint)
+        assert not out.exists()
+    with pytest.raises(ValueError) as e:
+        modelseal.dump(tree, out, **sealing(keys, expires=1))
+    assert "timedelta" in e.value.hint  # the library's expiry hint, in Python's words
+    with pytest.raises(ValueError) as e:
+        modelseal.dump(tree, out, **sealing(keys, compress="fast"))
+    assert "invalid compression" in str(e.value) and "compress=" in e.value.hint
+    with pytest.raises(TypeError, match="dumps"):
+        modelseal.dump(tree, os.fsencode(out), **sealing(keys))

@@ -48,13 +48,17 @@ pub enum Term {
     StreamIn,
     /// Where the policy format and the options are documented.
     TrustHelp,
+    /// The forms an expiry may take.
+    ExpiryForms,
+    /// The compression choices.
+    CompressionForms,
     /// The frontend's general help.
     Help,
 }
 
 impl Term {
     /// Every term, for tests that check a vocabulary is complete and in its frontend's words.
-    pub const ALL: [Term; 19] = [
+    pub const ALL: [Term; 21] = [
         Term::Force,
         Term::Recipients,
         Term::SharedKey,
@@ -73,6 +77,8 @@ impl Term {
         Term::StreamOut,
         Term::StreamIn,
         Term::TrustHelp,
+        Term::ExpiryForms,
+        Term::CompressionForms,
         Term::Help,
     ];
 }
@@ -140,6 +146,9 @@ impl Error {
             Error::Verify(_) => {
                 "the archive was altered after signing; do not use it, get a fresh copy from the signer".into()
             }
+            Error::Decrypt(DecryptError::NoMatchingRecipient { key_kind: "shared key", .. }) => {
+                "the archive was not sealed for this shared key; ask the sender which key it was sealed for".into()
+            }
             Error::Decrypt(DecryptError::NoMatchingRecipient { .. }) => {
                 "the archive was not sealed for this key; ask the sender to add your .pub as a recipient".into()
             }
@@ -158,8 +167,8 @@ impl Error {
             }
             Error::Usage(UsageError::SealInput { hint, .. }) => (*hint).into(),
             Error::Usage(UsageError::OutputNotReplaceable { .. }) => format!(
-                "choose another output path: {} never replaces a device, FIFO, socket, link or \
-                 anything this command does not write",
+                "choose another output path: {} replaces only what modelseal wrote there before, \
+                 never a device, FIFO, socket or link",
                 t(Term::Force)
             ),
             Error::Usage(UsageError::NoRecipients) => format!(
@@ -190,11 +199,11 @@ impl Error {
                 t(Term::StreamOut).into()
             }
             Error::Usage(UsageError::StreamIsTerminal { .. }) => t(Term::StreamIn).into(),
-            Error::Usage(UsageError::InvalidTime { .. }) => {
-                "give an expiry after the creation time: a duration (90d, 12h, 30m) or an RFC 3339 \
-                 time in the future"
-                    .into()
-            }
+            Error::Usage(UsageError::InvalidTime { .. }) => format!(
+                "give an expiry after the creation time: {}",
+                t(Term::ExpiryForms)
+            ),
+            Error::Usage(UsageError::InvalidCompression { .. }) => t(Term::CompressionForms).into(),
             Error::Usage(_) => format!("see {}", t(Term::Help)),
             Error::Io { source, .. } => match source.raw_os_error() {
                 Some(28) => "free some space on that file system (or write elsewhere) and run it again; nothing partial was kept",

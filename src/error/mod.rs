@@ -778,6 +778,14 @@ pub enum UsageError {
         /// Why it is refused.
         detail: String,
     },
+    /// A compression choice that is not one (an unknown name, a zstd level out of range).
+    #[error("invalid compression {value:?}: {detail}")]
+    InvalidCompression {
+        /// What was given.
+        value: String,
+        /// Why.
+        detail: String,
+    },
     /// A metadata argument is malformed.
     #[error("invalid metadata {value:?}: {detail}")]
     InvalidMetadata {

@@ -66,7 +66,7 @@ impl CompressionChoice {
     /// anything else is refused, never taken as `auto`.
     pub fn parse(s: &str) -> Result<CompressionChoice> {
         let refuse = || {
-            Error::from(UsageError::InvalidMetadata {
+            Error::from(UsageError::InvalidCompression {
                 value: s.into(),
                 detail: format!(
                     "compression must be auto, zstd, none or zstd:LEVEL with LEVEL {}-{}",
@@ -91,7 +91,7 @@ impl CompressionChoice {
         if ZSTD_LEVELS.contains(&level) {
             Ok(CompressionChoice::Level(level))
         } else {
-            Err(UsageError::InvalidMetadata {
+            Err(UsageError::InvalidCompression {
                 value: level.to_string(),
                 detail: format!(
                     "a zstd level is {}-{}",
@@ -137,6 +137,9 @@ pub struct SealOptions<'a> {
     pub details: Details,
     /// Limits the archive must respect so that readers with default limits accept it.
     pub limits: Limits,
+    /// Other files this seal reads (its key files, the training data and code it records by
+    /// hash): the output may never be one of them, even with `force`.
+    pub also_reads: Vec<PathBuf>,
 }
 
 impl<'a> SealOptions<'a> {
@@ -163,7 +166,14 @@ impl<'a> SealOptions<'a> {
             compression: CompressionChoice::Auto,
             details: Details::default(),
             limits: Limits::default(),
+            also_reads: Vec::new(),
         })
+    }
+
+    /// Adds files the seal reads besides its inputs (see [`SealOptions::also_reads`]).
+    pub fn with_also_reads(mut self, paths: impl IntoIterator<Item = PathBuf>) -> Self {
+        self.also_reads.extend(paths);
+        self
     }
 
     /// Sets the creation time (Unix seconds).
@@ -222,6 +232,8 @@ pub struct SealKeys {
     pub publics: Vec<PublicKey>,
     /// A shared key, also a recipient.
     pub shared: Option<SharedKey>,
+    /// The files they were read from.
+    pub paths: Vec<PathBuf>,
 }
 
 impl SealKeys {
@@ -238,6 +250,10 @@ impl SealKeys {
                 .map(|p| PublicKey::read(p))
                 .collect::<Result<Vec<_>>>()?,
             shared: shared_key.map(SharedKey::read).transpose()?,
+            paths: std::iter::once(signing_key.to_path_buf())
+                .chain(recipients.iter().cloned())
+                .chain(shared_key.map(Path::to_path_buf))
+                .collect(),
         })
     }
 
@@ -252,7 +268,10 @@ impl SealKeys {
 
     /// Options for sealing `name` at `version` with these keys ([`SealOptions::new`]).
     pub fn options(&self, name: &str, version: &str) -> Result<SealOptions<'_>> {
-        SealOptions::new(&self.signer, self.recipients(), name, version)
+        Ok(
+            SealOptions::new(&self.signer, self.recipients(), name, version)?
+                .with_also_reads(self.paths.iter().cloned()),
+        )
     }
 }
 
@@ -782,7 +801,7 @@ pub fn seal_file(
         if !output.force {
             return Err(UsageError::OutputExists { path: out.into() }.into());
         }
-        if is_input(&existing, out, inputs) {
+        if is_input(&existing, out, inputs, &opts.also_reads) {
             return Err(UsageError::OutputIsInput { path: out.into() }.into());
         }
     }
@@ -844,7 +863,21 @@ pub fn seal_to_stream<W: Write>(
     Ok(summary)
 }
 
-fn is_input(existing: &std::fs::Metadata, out: &Path, inputs: &[Input]) -> bool {
+/// Whether the output is one of the files this seal reads: an input, or one of `also_reads`.
+fn is_input(
+    existing: &std::fs::Metadata,
+    out: &Path,
+    inputs: &[Input],
+    also_reads: &[PathBuf],
+) -> bool {
+    let read: Vec<&Path> = inputs
+        .iter()
+        .filter_map(|i| match &i.source {
+            Source::File(p) => Some(p.as_path()),
+            Source::Bytes(_) => None,
+        })
+        .chain(also_reads.iter().map(PathBuf::as_path))
+        .collect();
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
@@ -853,19 +886,16 @@ fn is_input(existing: &std::fs::Metadata, out: &Path, inputs: &[Input]) -> bool 
             Some(m) => (m.dev(), m.ino()),
             None => (existing.dev(), existing.ino()),
         };
-        inputs.iter().any(|i| match &i.source {
-            Source::File(p) => std::fs::metadata(p)
+        read.iter().any(|p| {
+            std::fs::metadata(p)
                 .map(|m| m.dev() == dev && m.ino() == ino)
-                .unwrap_or(false),
-            Source::Bytes(_) => false,
+                .unwrap_or(false)
         })
     }
     #[cfg(not(unix))]
     {
         let _ = existing;
         let out = std::fs::canonicalize(out).ok();
-        inputs
-            .iter()
-            .any(|i| matches!(&i.source, Source::File(p) if std::fs::canonicalize(p).ok() == out))
+        read.iter().any(|p| std::fs::canonicalize(p).ok() == out)
     }
 }

@@ -67,6 +67,7 @@ impl World {
             compression,
             details: Default::default(),
             limits: Limits::default(),
+            also_reads: Vec::new(),
         }
     }
 

@@ -215,7 +215,10 @@ def _expiry(
             )
         return None, seconds
     if isinstance(expires, _dt.datetime):
-        at: Union[int, float] = expires.timestamp()
+        try:
+            at: Union[int, float] = expires.timestamp()
+        except (ValueError, OverflowError, OSError):
+            raise _value_error(f"expires={expires!r} is not a time after 1970", _EXPIRY_HINT) from None
     elif isinstance(expires, (int, float)):
         at = expires
     else:
@@ -233,6 +236,11 @@ def _compression(compress: Union[str, int, bool]) -> Tuple[str, Optional[int]]:
     if isinstance(compress, bool):
         return ("zstd" if compress else "none"), None
     if isinstance(compress, int):
+        if not 0 <= compress <= 19:
+            raise _value_error(
+                f"invalid compression {compress!r}: a zstd level is 1-19",
+                "compress= takes 'auto', 'zstd' (level 3), 'none' (or 0), or a zstd level 1-19",
+            )
         return ("none", None) if compress == 0 else ("zstd", compress)
     if isinstance(compress, str):
         return compress, None
@@ -259,6 +267,16 @@ def _protocol(protocol: Optional[int]) -> Optional[int]:
             "leave protocol= unset (joblib's default) or give 3 or higher",
         )
     return protocol
+
+
+def _max_bytes(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"max_bytes must be an int, not {type(value).__name__}")
+    if not 0 <= value < 2**64:
+        raise _value_error(
+            f"max_bytes={value} is not a number of bytes", "give max_bytes= as 0 to 2**64 - 1"
+        )
+    return value
 
 
 def _is_file_object(value: Any) -> bool:
@@ -378,15 +396,25 @@ def dump(
     for k, v in (metrics or {}).items():
         if not isinstance(k, str) or isinstance(v, bool) or not isinstance(v, (int, float)):
             raise TypeError(f"metrics must map str to float; got {k!r}: {v!r}")
-        scores[k] = float(v)
+        try:
+            scores[k] = float(v)
+        except OverflowError:
+            raise _value_error(
+                f"metrics[{k!r}] is too large for a float", "give metrics= as finite floats"
+            ) from None
     expires_at, expires_after = _expiry(expires)
 
-    # joblib writes into a Rust-owned buffer that seal_bytes takes over without a copy.
-    buf = _native.Buffer()
-    joblib.dump(obj, buf, protocol=protocol)
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            "dump() writes to a path (str or os.PathLike) or a binary file object; "
+            "dumps() returns the archive's bytes"
+        )
     to_file = _is_file_object(path)
     if to_file and not hasattr(path, "write"):
         raise TypeError("the archive file object has no write() method")
+    # joblib writes into a Rust-owned buffer that seal_bytes takes over without a copy.
+    buf = _native.Buffer()
+    joblib.dump(obj, buf, protocol=protocol)
     report, data = _native.seal_bytes(
         [(MODEL_FILE, buf)],
         os.fspath(signing_key),
@@ -408,8 +436,22 @@ def dump(
         level=level,
     )
     if to_file:
-        path.write(data)  # type: ignore[union-attr]
+        _write_all(path, data)
     return report
+
+
+def _write_all(f: Any, data: bytes) -> None:
+    """Writes all of `data` to a binary file object: a raw stream (a pipe, a socket) may take
+    fewer bytes than it is given, and an archive cut short would only be refused when loaded."""
+    view = memoryview(data)
+    while view:
+        n = f.write(view)
+        if not n:
+            raise OSError(
+                f"the file object took no bytes with {len(view)} of the archive left to write "
+                "(is it non-blocking?)"
+            )
+        view = view[n:]
 
 
 def dumps(obj: Any, **kwargs: Any) -> bytes:
@@ -625,8 +667,9 @@ def load(
         if identity is None:
             shared_key = os.environ.get("MODELSEAL_SHARED_KEY_FILE") or None
     expected = [(str(k), str(v)) for k, v in (expect or {}).items()]
+    max_bytes = _max_bytes(max_bytes)
 
-    info, files, resolved = _native.open_bytes(
+    info, files, resolved, acceptance = _native.open_bytes(
         _archive(path),
         _paths(trust),
         os.fspath(identity) if identity is not None else None,
@@ -652,6 +695,9 @@ def load(
     model_file = by_path.pop(member)
     del files, by_path
     _version_gate(manifest, version_policy)
+    # Every check but the unpickler's own passed: only now is the archive recorded as accepted in
+    # the anti-rollback state (a model refused above must not lock out older good ones).
+    acceptance.accept()
     model = _unpickle_model(model_file, _policy(resolved), member, version_policy, int(max_bytes))
     return (model, info) if with_info else model
 
@@ -701,7 +747,7 @@ def untrusted_globals(
             os.fspath(identity) if identity is not None else None,
             os.fspath(shared_key) if shared_key is not None else None,
             list(allow_globals),
-            int(max_bytes),
+            _max_bytes(max_bytes),
         )
     )
 

@@ -416,6 +416,7 @@ impl Sealing {
             .with_metadata(self.metadata.clone())
             .with_compression(compression)
             .with_details(self.details.clone())
+            .with_also_reads(a.train_data.iter().chain(&a.source).cloned())
             .with_expiry(self.expiry)
     }
 }

@@ -30,6 +30,10 @@ impl Vocabulary for Cli {
                 "pipe an archive in (`curl ... | modelseal verify -t KEY -`), or name the archive's file"
             }
             Term::TrustHelp => "`modelseal trust --help` and SECURITY.md",
+            Term::ExpiryForms => "a duration (90d, 12h, 30m) or an RFC 3339 time in the future",
+            Term::CompressionForms => {
+                "--compression takes auto, zstd (level 3), none, or zstd:LEVEL with LEVEL 1-19"
+            }
             Term::Help => "`modelseal help`",
         }
     }
