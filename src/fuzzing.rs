@@ -100,7 +100,7 @@ pub fn pickle(data: &[u8]) {
     );
     let files = vec![(
         SafeRelPath::parse("f", 64).expect("valid path"),
-        data.to_vec(),
+        scan::FileBytes::from(data.to_vec()),
     )];
     let _ = scan::untrusted_in_memory(&manifest, &files, policy);
 }
