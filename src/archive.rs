@@ -385,6 +385,7 @@ pub(crate) fn walk<R: Read + ?Sized>(
             // header's own bound is bypassed: defence in depth).
             if entry.size > limits.max_manifest_bytes {
                 return Err(FormatError::InvalidManifest {
+                    rule: crate::error::ManifestRule::TooLarge,
                     detail: format!("{} bytes, limit {}", entry.size, limits.max_manifest_bytes),
                 }
                 .into());
@@ -588,7 +589,13 @@ mod tests {
         tar.extend_from_slice(&[0u8; 1024]);
         let e = walk(&mut &tar[..], &h, &Limits::default(), &mut NoSink).unwrap_err();
         assert!(
-            matches!(e, Error::Format(FormatError::InvalidManifest { .. })),
+            matches!(
+                e,
+                Error::Format(FormatError::InvalidManifest {
+                    rule: crate::error::ManifestRule::TooLarge,
+                    ..
+                })
+            ),
             "{e:?}"
         );
     }

@@ -323,7 +323,11 @@ mod tests {
                 detail: s(),
             }
             .into(),
-            FormatError::InvalidManifest { detail: s() }.into(),
+            FormatError::InvalidManifest {
+                rule: crate::error::ManifestRule::BadName,
+                detail: s(),
+            }
+            .into(),
             KeyError::InsecurePermissions {
                 path: p(),
                 mode: 0o644,

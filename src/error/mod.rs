@@ -128,12 +128,44 @@ pub enum FormatError {
         /// Newest schema this build reads.
         supported: u32,
     },
-    /// A manifest field breaks its rules.
+    /// A manifest field breaks its rules (FORMAT.md §9).
     #[error("invalid manifest: {detail}")]
     InvalidManifest {
-        /// What is wrong.
+        /// Which rule.
+        rule: ManifestRule,
+        /// What is wrong, with the values.
         detail: String,
     },
+}
+
+/// The rule of FORMAT.md §9 a manifest broke ([`FormatError::InvalidManifest`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ManifestRule {
+    /// More bytes than `max_manifest_bytes`.
+    TooLarge,
+    /// More files than `max_files`.
+    TooManyFiles,
+    /// Files not in strictly increasing byte order (a duplicate included).
+    NotSorted,
+    /// A file named `manifest`, the reserved entry.
+    ReservedName,
+    /// A path longer than `max_path_bytes`.
+    PathTooLong,
+    /// A path that is both a file and a directory.
+    FileAndDirectory,
+    /// A metric with an empty or long name, or a value that is not finite.
+    BadMetric,
+    /// A requirement, class or feature name that is empty, long or holds a control character.
+    BadName,
+    /// The typed model names a file that is not in the manifest.
+    TypedModelMissing,
+    /// A description longer than its limit.
+    DescriptionTooLong,
+    /// A metadata key that is empty, long or holds a control character.
+    BadMetadataKey,
+    /// A metadata value longer than its limit.
+    MetadataValueTooLong,
 }
 
 /// Key files and key material.

@@ -449,46 +449,52 @@ impl Manifest {
 
     /// The rules of FORMAT.md §9.
     pub fn check(&self, limits: &Limits) -> Result<(), FormatError> {
-        let invalid = |detail: String| FormatError::InvalidManifest { detail };
+        use crate::error::ManifestRule as Rule;
+        let invalid = |rule: Rule, detail: String| FormatError::InvalidManifest { rule, detail };
         if self.files.len() > limits.max_files {
-            return Err(invalid(format!(
-                "{} files, at most {}",
-                self.files.len(),
-                limits.max_files
-            )));
+            return Err(invalid(
+                Rule::TooManyFiles,
+                format!("{} files, at most {}", self.files.len(), limits.max_files),
+            ));
         }
         for pair in self.files.windows(2) {
             if pair[0].path.0.as_bytes() >= pair[1].path.0.as_bytes() {
-                return Err(invalid(format!(
-                    "files not sorted or duplicated at {:?}",
-                    pair[1].path.0
-                )));
+                return Err(invalid(
+                    Rule::NotSorted,
+                    format!("files not sorted or duplicated at {:?}", pair[1].path.0),
+                ));
             }
         }
         for f in &self.files {
             if f.path.0 == MANIFEST_ENTRY {
-                return Err(invalid("a model file may not be named 'manifest'".into()));
+                return Err(invalid(
+                    Rule::ReservedName,
+                    "a model file may not be named 'manifest'".into(),
+                ));
             }
             if f.path.0.len() > limits.max_path_bytes {
-                return Err(invalid(format!(
-                    "path {:?} longer than {} bytes",
-                    f.path.0, limits.max_path_bytes
-                )));
+                return Err(invalid(
+                    Rule::PathTooLong,
+                    format!(
+                        "path {:?} longer than {} bytes",
+                        f.path.0, limits.max_path_bytes
+                    ),
+                ));
             }
         }
         // A file and a directory of the same name cannot both exist on disk.
         for f in &self.files {
             let prefix = format!("{}/", f.path.0);
             if self.files.iter().any(|g| g.path.0.starts_with(&prefix)) {
-                return Err(invalid(format!(
-                    "{:?} is both a file and a directory",
-                    f.path.0
-                )));
+                return Err(invalid(
+                    Rule::FileAndDirectory,
+                    format!("{:?} is both a file and a directory", f.path.0),
+                ));
             }
         }
         for (k, v) in &self.metrics {
             if !v.is_finite() || k.is_empty() || k.len() > MAX_META_KEY_BYTES {
-                return Err(invalid(format!("metric {k:?} must have a 1 to {MAX_META_KEY_BYTES}-byte name and a finite value")));
+                return Err(invalid(Rule::BadMetric, format!("metric {k:?} must have a 1 to {MAX_META_KEY_BYTES}-byte name and a finite value")));
             }
         }
         let names = self
@@ -502,32 +508,37 @@ impl Manifest {
                 || v.len() > MAX_META_VALUE_BYTES
                 || k.chars().any(char::is_control)
             {
-                return Err(invalid(format!(
+                return Err(invalid(
+                    Rule::BadName,
+                    format!(
                     "name {k:?} must be 1 to {MAX_META_KEY_BYTES} bytes without control characters"
-                )));
+                ),
+                ));
             }
         }
         if let Some(t) = &self.typed_model {
             if !self.files.iter().any(|f| f.path.0 == t.path) {
-                return Err(invalid(format!(
-                    "typed model {:?} is not one of the files",
-                    t.path
-                )));
+                return Err(invalid(
+                    Rule::TypedModelMissing,
+                    format!("typed model {:?} is not one of the files", t.path),
+                ));
             }
         }
         if self.description.len() > MAX_DESCRIPTION_BYTES {
-            return Err(invalid(format!(
-                "description longer than {MAX_DESCRIPTION_BYTES} bytes"
-            )));
+            return Err(invalid(
+                Rule::DescriptionTooLong,
+                format!("description longer than {MAX_DESCRIPTION_BYTES} bytes"),
+            ));
         }
         for (k, v) in &self.metadata {
             if k.is_empty() || k.len() > MAX_META_KEY_BYTES || k.chars().any(char::is_control) {
-                return Err(invalid(format!("metadata key {:?} must be 1 to {MAX_META_KEY_BYTES} bytes without control characters", k)));
+                return Err(invalid(Rule::BadMetadataKey, format!("metadata key {:?} must be 1 to {MAX_META_KEY_BYTES} bytes without control characters", k)));
             }
             if v.len() > MAX_META_VALUE_BYTES {
-                return Err(invalid(format!(
-                    "metadata value of {k:?} longer than {MAX_META_VALUE_BYTES} bytes"
-                )));
+                return Err(invalid(
+                    Rule::MetadataValueTooLong,
+                    format!("metadata value of {k:?} longer than {MAX_META_VALUE_BYTES} bytes"),
+                ));
             }
         }
         Ok(())
@@ -537,6 +548,102 @@ impl Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_manifest_rule_is_refused_by_name() {
+        use crate::error::ManifestRule as Rule;
+        let file = |p: &str| FileEntry {
+            path: SafeRelPath(p.into()),
+            size: 1,
+            sha256: [0; 32],
+            kind: FileKind::default(),
+        };
+        let base = || {
+            let mut m = Manifest::new(
+                ModelName::parse("m").unwrap(),
+                semver::Version::new(1, 0, 0),
+                0,
+            );
+            m.files = vec![file("a")];
+            m
+        };
+        let limits = Limits::default();
+        let cases: Vec<(Rule, Box<dyn Fn(&mut Manifest)>)> = vec![
+            (
+                Rule::TooManyFiles,
+                Box::new(|m| m.files = (0..10_001).map(|i| file(&format!("f{i:05}"))).collect()),
+            ),
+            (
+                Rule::NotSorted,
+                Box::new(|m| m.files = vec![file("b"), file("a")]),
+            ),
+            (
+                Rule::NotSorted,
+                Box::new(|m| m.files = vec![file("a"), file("a")]),
+            ),
+            (
+                Rule::ReservedName,
+                Box::new(|m| m.files = vec![file(MANIFEST_ENTRY)]),
+            ),
+            (
+                Rule::PathTooLong,
+                Box::new(|m| m.files = vec![file(&"p".repeat(5000))]),
+            ),
+            (
+                Rule::FileAndDirectory,
+                Box::new(|m| m.files = vec![file("a"), file("a/b")]),
+            ),
+            (
+                Rule::BadMetric,
+                Box::new(|m| {
+                    m.metrics.insert("acc".into(), f64::NAN);
+                }),
+            ),
+            (
+                Rule::BadName,
+                Box::new(|m| {
+                    m.requires.insert("".into(), "1".into());
+                }),
+            ),
+            (
+                Rule::TypedModelMissing,
+                Box::new(|m| {
+                    m.typed_model = Some(TypedModel {
+                        path: "nope".into(),
+                        type_name: String::new(),
+                        encoding: String::new(),
+                        libraries: BTreeMap::new(),
+                    })
+                }),
+            ),
+            (
+                Rule::DescriptionTooLong,
+                Box::new(|m| m.description = "d".repeat(MAX_DESCRIPTION_BYTES + 1)),
+            ),
+            (
+                Rule::BadMetadataKey,
+                Box::new(|m| {
+                    m.metadata.insert("a\nb".into(), "v".into());
+                }),
+            ),
+            (
+                Rule::MetadataValueTooLong,
+                Box::new(|m| {
+                    m.metadata
+                        .insert("k".into(), "v".repeat(MAX_META_VALUE_BYTES + 1));
+                }),
+            ),
+        ];
+        assert!(base().check(&limits).is_ok());
+        for (want, change) in cases {
+            let mut m = base();
+            change(&mut m);
+            match m.check(&limits) {
+                Err(FormatError::InvalidManifest { rule, .. }) => assert_eq!(rule, want),
+                other => panic!("{want:?}: {other:?}"),
+            }
+        }
+    }
 
     #[test]
     fn unsafe_paths_are_refused() {

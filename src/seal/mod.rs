@@ -548,6 +548,7 @@ fn seal_to_writer_inner<W: Write + Seek + Read + Send>(
     let manifest_bytes = manifest.to_bytes(&opts.limits)?;
     if manifest_bytes.len() as u64 > opts.limits.max_manifest_bytes {
         return Err(crate::error::FormatError::InvalidManifest {
+            rule: crate::error::ManifestRule::TooLarge,
             detail: format!(
                 "{} bytes, limit {}",
                 manifest_bytes.len(),
