@@ -568,7 +568,8 @@ mod tests {
             m
         };
         let limits = Limits::default();
-        let cases: Vec<(Rule, Box<dyn Fn(&mut Manifest)>)> = vec![
+        type Change<'a> = Box<dyn Fn(&mut Manifest) + 'a>;
+        let cases: Vec<(Rule, Change<'_>)> = vec![
             (
                 Rule::TooManyFiles,
                 Box::new(|m| m.files = (0..10_001).map(|i| file(&format!("f{i:05}"))).collect()),
