@@ -26,6 +26,23 @@ pub(crate) fn padded(n: u64) -> Option<u64> {
         .map(|v| v / BLOCK as u64 * BLOCK as u64)
 }
 
+/// The bytes one entry takes in the tar stream [`TarWriter`] writes: its pax header when the path
+/// needs one, its ustar header, and its data padded to a block. `None` when it does not fit a u64.
+pub(crate) fn entry_len(path: &str, size: u64) -> Option<u64> {
+    let pax = TarWriter::<std::io::Sink>::pax_len(path);
+    padded(size)?.checked_add(BLOCK as u64)?.checked_add(pax)
+}
+
+/// The bytes of the whole tar stream of `entries` (path, size), the two end blocks included: the
+/// layout is known from the sizes alone (FORMAT.md §6.2), which the stored single-pass writer uses.
+pub(crate) fn archive_len<'a>(entries: impl IntoIterator<Item = (&'a str, u64)>) -> Option<u64> {
+    entries
+        .into_iter()
+        .try_fold(2 * BLOCK as u64, |total, (path, size)| {
+            total.checked_add(entry_len(path, size)?)
+        })
+}
+
 /// Writes the deterministic tar stream (FORMAT.md §6.2 rules 1-4).
 pub(crate) struct TarWriter<W: Write> {
     inner: W,

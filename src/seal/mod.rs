@@ -629,14 +629,7 @@ fn seal_to_writer_inner<W: Write + Seek + Read + Send>(
         )?;
         manifest = with_hashes(&manifest, &s.hashes);
         header.manifest_sha256 = crypto::sha256(&s.manifest_bytes);
-        PayloadInfo {
-            salt: s.salt,
-            commitment: s.commitment,
-            tar_size: s.tar_size,
-            plaintext_size: s.tar_size,
-            ciphertext_size: s.ciphertext_size,
-            payload_digest: s.payload_digest,
-        }
+        s.payload
     } else {
         write_payload(
             &mut out,
@@ -684,13 +677,14 @@ fn seal_to_writer_inner<W: Write + Seek + Read + Send>(
     Ok(SealSummary { header, manifest })
 }
 
-struct PayloadInfo {
-    salt: [u8; 24],
-    commitment: [u8; 32],
-    tar_size: u64,
-    plaintext_size: u64,
-    ciphertext_size: u64,
-    payload_digest: [u8; 32],
+/// What writing the payload produced, whichever writer wrote it: the header's payload fields.
+pub(crate) struct PayloadInfo {
+    pub salt: [u8; 24],
+    pub commitment: [u8; 32],
+    pub tar_size: u64,
+    pub plaintext_size: u64,
+    pub ciphertext_size: u64,
+    pub payload_digest: [u8; 32],
 }
 
 /// The payload, streamed: tar → (zstd) → chunked encryption → BLAKE3 → out (FORMAT.md §6).

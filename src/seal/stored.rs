@@ -15,8 +15,8 @@
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::sync::mpsc;
 
-use super::Input;
-use crate::archive::{padded, TarWriter, BLOCK};
+use super::{Input, PayloadInfo};
+use crate::archive::{self, TarWriter};
 use crate::crypto::chunked::{self, ChunkSealer, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, PREFIX_SIZE};
 use crate::crypto::Sha256;
 use crate::error::{Error, IoContext, Result, UsageError};
@@ -30,13 +30,10 @@ const QUEUE: usize = 4;
 /// Read-back block for the payload digest: large enough for BLAKE3 to spread over both cores.
 const READBACK_BYTES: usize = 8 << 20;
 
-/// What the stored writer produced.
+/// What the stored writer produced: the payload, as the streaming writer describes its own, and
+/// what only this writer learns at the end.
 pub(crate) struct Stored {
-    pub salt: [u8; 24],
-    pub commitment: [u8; 32],
-    pub tar_size: u64,
-    pub ciphertext_size: u64,
-    pub payload_digest: [u8; 32],
+    pub payload: PayloadInfo,
     /// SHA-256 of each input, in order.
     pub hashes: Vec<[u8; 32]>,
     /// The final manifest bytes.
@@ -127,12 +124,16 @@ pub(crate) fn write<W: Write + Seek + Read + Send>(
     manifest_for: impl FnOnce(&[[u8; 32]]) -> Result<Vec<u8>>,
 ) -> Result<Stored> {
     let sealer = ChunkSealer::new(file_key, PAYLOAD_CONTEXT);
+    let too_large = || Error::io("sizing", io::Error::other("archive too large"));
     // The manifest region: its ustar header and padded data.
-    let manifest_region = BLOCK as u64 + padded(manifest_len).expect("manifest is bounded");
-    let body_len = tar_body_len(inputs, sizes)?;
-    let tar_size = manifest_region
-        .checked_add(body_len)
-        .ok_or_else(|| Error::io("sizing", io::Error::other("archive too large")))?;
+    let manifest_region = archive::entry_len(MANIFEST_ENTRY, manifest_len).ok_or_else(too_large)?;
+    let entries = inputs
+        .iter()
+        .zip(sizes)
+        .map(|(i, &size)| (i.archive_path.as_str(), size));
+    let tar_size =
+        archive::archive_len(std::iter::once((MANIFEST_ENTRY, manifest_len)).chain(entries))
+            .ok_or_else(too_large)?;
     let chunk_count = chunked::chunk_count(tar_size);
     // Chunks that hold any manifest byte are deferred; so is everything up to their end.
     let deferred_chunks = manifest_region.div_ceil(CHUNK_SIZE as u64).min(chunk_count);
@@ -229,29 +230,17 @@ pub(crate) fn write<W: Write + Seek + Read + Send>(
     }
     let prefix = sealer.prefix();
     Ok(Stored {
-        salt: prefix[..24].try_into().expect("24 bytes"),
-        commitment: prefix[24..].try_into().expect("32 bytes"),
-        tar_size,
-        ciphertext_size,
-        payload_digest: *hasher.finalize().as_bytes(),
+        payload: PayloadInfo {
+            salt: prefix[..24].try_into().expect("24 bytes"),
+            commitment: prefix[24..].try_into().expect("32 bytes"),
+            tar_size,
+            plaintext_size: tar_size,
+            ciphertext_size,
+            payload_digest: *hasher.finalize().as_bytes(),
+        },
         hashes,
         manifest_bytes,
     })
-}
-
-/// The tar bytes after the manifest region, from the sizes alone.
-fn tar_body_len(inputs: &[Input], sizes: &[u64]) -> Result<u64> {
-    let mut total: u64 = 2 * BLOCK as u64;
-    for (i, &size) in inputs.iter().zip(sizes) {
-        let mut entry = BLOCK as u64
-            + padded(size)
-                .ok_or_else(|| Error::io("sizing", io::Error::other("file too large")))?;
-        entry += TarWriter::<io::Sink>::pax_len(i.archive_path.as_str());
-        total = total
-            .checked_add(entry)
-            .ok_or_else(|| Error::io("sizing", io::Error::other("archive too large")))?;
-    }
-    Ok(total)
 }
 
 /// Reads each input once: SHA-256 and tar framing, sent to the encrypting thread.
