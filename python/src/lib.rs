@@ -604,30 +604,13 @@ fn seal_bytes<'py>(
 enum ArchiveSource<'a> {
     Path(PathBuf),
     Bytes(&'a [u8]),
-    /// The file object, and the first exception its `read()` raised, re-raised as itself.
-    File(Py<PyAny>, RaisedInRead),
+    File(Py<PyAny>),
 }
 
-/// An exception a file object's `read()` raised while the library read from it: the call fails
-/// with that exception (a `KeyboardInterrupt` stays one), not with an I/O error about it.
-type RaisedInRead = std::sync::Arc<std::sync::Mutex<Option<PyErr>>>;
+/// Bytes per `read()` call on a file object.
+const FILE_READ_BYTES: usize = 1 << 20;
 
 impl<'a> ArchiveSource<'a> {
-    /// The library's error as a Python exception, unless the file object's own `read()` raised:
-    /// then that exception.
-    fn error(&self, py: Python<'_>, e: Error) -> PyErr {
-        if let ArchiveSource::File(_, raised) = self {
-            if let Some(original) = raised
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .take()
-            {
-                return original;
-            }
-        }
-        to_py(py, e)
-    }
-
     /// `str`/`os.PathLike` is a path, `bytes` is the archive itself, anything with `read` is a
     /// binary file object.
     fn from_py(archive: &'a Bound<'_, PyAny>) -> PyResult<ArchiveSource<'a>> {
@@ -638,10 +621,7 @@ impl<'a> ArchiveSource<'a> {
             return Ok(ArchiveSource::Path(p));
         }
         if archive.hasattr("read")? {
-            return Ok(ArchiveSource::File(
-                archive.clone().unbind(),
-                RaisedInRead::default(),
-            ));
+            return Ok(ArchiveSource::File(archive.clone().unbind()));
         }
         Err(pyo3::exceptions::PyTypeError::new_err(format!(
             "an archive is a path, bytes or a binary file object, not {}",
@@ -649,80 +629,137 @@ impl<'a> ArchiveSource<'a> {
         )))
     }
 
-    /// A buffered reader over the archive, for the library's one-pass readers.
-    fn reader(&self) -> Result<Box<dyn std::io::Read + Send + '_>, Error> {
-        Ok(match self {
+    /// Runs `work` (the library's one-pass readers) on a reader over the archive, with the GIL
+    /// released. A file object is read here, on the calling thread, holding the GIL only while its
+    /// `read()` runs, and handed to `work` on a worker thread: Python runs signal handlers only on
+    /// the main thread, so Ctrl-C during a slow `read()` ends the call with `KeyboardInterrupt`,
+    /// and an exception `read()` raises is raised as itself.
+    fn run<T: Send>(
+        &self,
+        py: Python<'_>,
+        work: impl FnOnce(Box<dyn std::io::Read + Send + '_>) -> Result<T, Error> + Send,
+    ) -> PyResult<T> {
+        let file = match self {
             ArchiveSource::Path(path) => {
-                let file = std::fs::File::open(path)
-                    .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-                Box::new(BufReader::with_capacity(1 << 20, file))
+                return py
+                    .detach(|| {
+                        let f = std::fs::File::open(path)
+                            .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+                        work(Box::new(BufReader::with_capacity(1 << 20, f)))
+                    })
+                    .map_err(|e| to_py(py, e))
             }
-            ArchiveSource::Bytes(b) => Box::new(*b),
-            ArchiveSource::File(f, raised) => Box::new(BufReader::with_capacity(
-                1 << 20,
-                PyFileReader {
-                    file: Python::attach(|py| f.clone_ref(py)),
-                    raised: raised.clone(),
-                },
-            )),
+            ArchiveSource::Bytes(b) => {
+                return py.detach(|| work(Box::new(*b))).map_err(|e| to_py(py, e))
+            }
+            ArchiveSource::File(f) => f,
+        };
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<u8>, String>>(4);
+        std::thread::scope(|s| {
+            let worker = s.spawn(move || {
+                work(Box::new(ChannelReader {
+                    rx,
+                    chunk: Vec::new(),
+                    pos: 0,
+                }))
+            });
+            let mut raised: Option<PyErr> = None;
+            loop {
+                let next = match read_chunk(file.bind(py)) {
+                    Ok(chunk) => chunk,
+                    Err(ReadFailure::Raised(e)) => {
+                        raised = Some(e);
+                        Err("the file object's read() raised".to_string())
+                    }
+                    Err(ReadFailure::Refused(why)) => Err(why),
+                };
+                let next = match (next, py.check_signals()) {
+                    (_, Err(interrupted)) => {
+                        raised.get_or_insert(interrupted);
+                        Err("interrupted".to_string())
+                    }
+                    (next, Ok(())) => next,
+                };
+                let last = !matches!(&next, Ok(chunk) if !chunk.is_empty());
+                // The worker stopped reading (it refused the archive): nothing more to send.
+                if py.detach(|| tx.send(next)).is_err() || last {
+                    break;
+                }
+            }
+            drop(tx);
+            let result = py.detach(|| worker.join());
+            match (raised, result) {
+                (Some(e), _) => Err(e),
+                (None, Ok(r)) => r.map_err(|e| to_py(py, e)),
+                (None, Err(_)) => Err(pyo3::exceptions::PyRuntimeError::new_err(
+                    "the reading thread panicked",
+                )),
+            }
         })
     }
 }
 
-/// `std::io::Read` over a Python binary file object: each read takes the GIL and calls
-/// `file.read(n)`, taking bytes-like results (`bytes`, `bytearray`, `memoryview`) of at most `n`
-/// bytes; an exception it raises is kept to be re-raised as itself.
-struct PyFileReader {
-    file: Py<PyAny>,
-    raised: RaisedInRead,
+enum ReadFailure {
+    /// `read()` raised this.
+    Raised(PyErr),
+    /// It returned something that is not a chunk of a binary file.
+    Refused(String),
 }
 
-impl std::io::Read for PyFileReader {
+/// One `file.read(n)`: a bytes-like result (`bytes`, `bytearray`, `memoryview`) of at most `n`
+/// bytes, copied; empty at the end.
+fn read_chunk(file: &Bound<'_, PyAny>) -> Result<Result<Vec<u8>, String>, ReadFailure> {
+    let got = file
+        .call_method1("read", (FILE_READ_BYTES,))
+        .map_err(ReadFailure::Raised)?;
+    let data = if let Ok(bytes) = got.cast::<PyBytes>() {
+        bytes.as_bytes().to_vec()
+    } else {
+        let view = pyo3::buffer::PyBuffer::<u8>::get(&got).map_err(|_| {
+            ReadFailure::Refused(format!(
+                "the file object's read() returned {}, not bytes (open it in binary mode)",
+                got.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))
+        })?;
+        view.to_vec(file.py()).map_err(ReadFailure::Raised)?
+    };
+    if data.len() > FILE_READ_BYTES {
+        return Err(ReadFailure::Refused(format!(
+            "the file object's read({FILE_READ_BYTES}) returned {} bytes",
+            data.len()
+        )));
+    }
+    Ok(Ok(data))
+}
+
+/// `std::io::Read` over the chunks the calling thread reads from a file object.
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<Result<Vec<u8>, String>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl std::io::Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        Python::attach(|py| {
-            let got = match self.file.bind(py).call_method1("read", (buf.len(),)) {
-                Ok(got) => got,
-                Err(e) => {
-                    let mut slot = self
-                        .raised
-                        .lock()
-                        .unwrap_or_else(|poisoned| poisoned.into_inner());
-                    slot.get_or_insert(e);
-                    return Err(std::io::Error::other("the file object's read() raised"));
+        while self.pos == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) if chunk.is_empty() => return Ok(0),
+                Ok(Ok(chunk)) => {
+                    self.chunk = chunk;
+                    self.pos = 0;
                 }
-            };
-            if let Ok(bytes) = got.cast::<PyBytes>() {
-                let data = bytes.as_bytes();
-                if data.len() > buf.len() {
-                    return Err(too_long(buf.len(), data.len()));
-                }
-                buf[..data.len()].copy_from_slice(data);
-                return Ok(data.len());
+                Ok(Err(why)) => return Err(std::io::Error::other(why)),
+                Err(_) => return Ok(0),
             }
-            let view = pyo3::buffer::PyBuffer::<u8>::get(&got).map_err(|_| {
-                std::io::Error::other(format!(
-                    "the file object's read() returned {}, not bytes (open it in binary mode)",
-                    got.get_type()
-                        .name()
-                        .map(|n| n.to_string())
-                        .unwrap_or_default()
-                ))
-            })?;
-            let n = view.item_count();
-            if n > buf.len() {
-                return Err(too_long(buf.len(), n));
-            }
-            view.copy_to_slice(py, &mut buf[..n])
-                .map_err(|e| std::io::Error::other(format!("reading the file object: {e}")))?;
-            Ok(n)
-        })
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
-}
-
-fn too_long(asked: usize, got: usize) -> std::io::Error {
-    std::io::Error::other(format!(
-        "the file object's read({asked}) returned {got} bytes"
-    ))
 }
 
 /// Opens an archive into memory. Every check runs in Rust before anything is returned: header,
@@ -755,29 +792,26 @@ fn open_bytes<'py>(
     Acceptance,
 )> {
     let source = ArchiveSource::from_py(&archive)?;
-    let (report, files, policy, acceptance) = py
-        .detach(|| -> Result<_, Error> {
-            let key = OpeningKey::require(identity.as_deref(), shared_key.as_deref())?;
-            let checks = open::ModelChecks {
-                allow_globals: Some(allow_globals.clone()),
-                expect,
-            };
-            let reading = Reading::new(&trust, state.as_deref(), no_state)?;
-            // Not recorded yet: `load` records the archive only after its own version gate.
-            let (unrecorded, files) =
-                open::Archive::read(source.reader()?, &reading.options().limits)?
-                    .verify(&reading.options())?
-                    .decrypt(Decryption::from(&key))
-                    .to_memory_unrecorded(max_bytes, &checks)?;
-            // The policy the restricted unpickler applies: the one the static check just passed.
-            let policy = scan::resolve_globals(&unrecorded.opened().manifest, &allow_globals)?;
-            let report = open::Report::from(unrecorded.opened().clone());
-            let acceptance = Acceptance {
-                pending: std::sync::Mutex::new(Some((unrecorded, reading.state))),
-            };
-            Ok((report, files, policy, acceptance))
-        })
-        .map_err(|e| source.error(py, e))?;
+    let (report, files, policy, acceptance) = source.run(py, |input| {
+        let key = OpeningKey::require(identity.as_deref(), shared_key.as_deref())?;
+        let checks = open::ModelChecks {
+            allow_globals: Some(allow_globals.clone()),
+            expect,
+        };
+        let reading = Reading::new(&trust, state.as_deref(), no_state)?;
+        // Not recorded yet: `load` records the archive only after its own version gate.
+        let (unrecorded, files) = open::Archive::read(input, &reading.options().limits)?
+            .verify(&reading.options())?
+            .decrypt(Decryption::from(&key))
+            .to_memory_unrecorded(max_bytes, &checks)?;
+        // The policy the restricted unpickler applies: the one the static check just passed.
+        let policy = scan::resolve_globals(&unrecorded.opened().manifest, &allow_globals)?;
+        let report = open::Report::from(unrecorded.opened().clone());
+        let acceptance = Acceptance {
+            pending: std::sync::Mutex::new(Some((unrecorded, reading.state))),
+        };
+        Ok((report, files, policy, acceptance))
+    })?;
     let d = to_dict(py, &modelseal::report::verified(&report))?;
     let out = PyList::empty(py);
     for (p, data) in files {
@@ -838,14 +872,14 @@ impl Reading {
 /// Every archive check and the model checks, then the checked files in memory (at most
 /// `max_bytes`), with the manifest.
 fn open_in_memory(
-    source: &ArchiveSource<'_>,
+    input: Box<dyn std::io::Read + Send + '_>,
     reading: &Reading,
     key: &OpeningKey,
     max_bytes: u64,
     checks: &open::ModelChecks,
 ) -> Result<(open::Opened, open::OpenedFiles), Error> {
     open::open_reader_to_memory(
-        source.reader()?,
+        input,
         Decryption::from(key),
         &reading.options(),
         max_bytes,
@@ -930,12 +964,12 @@ fn untrusted_globals(
     max_bytes: u64,
 ) -> PyResult<Vec<(String, Vec<String>)>> {
     let source = ArchiveSource::from_py(&archive)?;
-    py.detach(|| -> Result<_, Error> {
+    source.run(py, |input| {
         let key = OpeningKey::require(identity.as_deref(), shared_key.as_deref())?;
         // A review, not an acceptance: no anti-rollback state is read or recorded.
         let reading = Reading::new(&trust, None, true)?;
         let (opened, files) = open_in_memory(
-            &source,
+            input,
             &reading,
             &key,
             max_bytes,
@@ -944,7 +978,6 @@ fn untrusted_globals(
         let policy = scan::resolve_globals(&opened.manifest, &allow_globals)?;
         scan::untrusted_in_memory(&opened.manifest, &files, &policy)
     })
-    .map_err(|e| source.error(py, e))
 }
 
 /// Verifies an archive: header, trust, signatures, expiry, the payload's structure and digest. With
@@ -962,20 +995,15 @@ fn verify<'py>(
     no_state: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let source = ArchiveSource::from_py(&archive)?;
-    let report = py
-        .detach(|| -> Result<open::Report, Error> {
-            let key = OpeningKey::read(identity.as_deref(), shared_key.as_deref())?;
-            let reading = Reading::new(&trust, state.as_deref(), no_state)?;
-            let input = source.reader()?;
-            let opts = reading.options();
-            match &key {
-                Some(k) => {
-                    open::verify_decrypted(input, Decryption::from(k), &opts).map(Into::into)
-                }
-                None => open::verify_reader(input, &opts),
-            }
-        })
-        .map_err(|e| source.error(py, e))?;
+    let report = source.run(py, |input| -> Result<open::Report, Error> {
+        let key = OpeningKey::read(identity.as_deref(), shared_key.as_deref())?;
+        let reading = Reading::new(&trust, state.as_deref(), no_state)?;
+        let opts = reading.options();
+        match &key {
+            Some(k) => open::verify_decrypted(input, Decryption::from(k), &opts).map(Into::into),
+            None => open::verify_reader(input, &opts),
+        }
+    })?;
     to_dict(py, &modelseal::report::verified(&report))
 }
 

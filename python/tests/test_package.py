@@ -604,3 +604,34 @@ def test_out_of_range_arguments_are_value_errors_with_hints(keys, tree, tmp_path
     assert "invalid compression" in str(e.value) and "compress=" in e.value.hint
     with pytest.raises(TypeError, match="dumps"):
         modelseal.dump(tree, os.fsencode(out), **sealing(keys))
+
+
+def test_ctrl_c_interrupts_a_load_from_a_slow_file_object(keys, tree):
+    import signal
+    import threading
+    import time
+
+    good = modelseal.dumps(tree, **sealing(keys))
+
+    class Slow(io.RawIOBase):
+        """A stalled network stream: a few bytes, then nothing for a long time."""
+
+        def __init__(self):
+            self.pos = 0
+
+        def read(self, n=-1):
+            if self.pos >= 100:
+                time.sleep(30)
+            chunk = good[self.pos : self.pos + min(n, 50)]
+            self.pos += len(chunk)
+            return chunk
+
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    started = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            modelseal.load(Slow(), **opening(keys))
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 10
