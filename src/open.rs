@@ -834,37 +834,33 @@ pub fn open_reader_checked<R: Read + Send>(
 
 /// Refuses an output this open must not replace (before anything is read).
 fn refuse_output(out_dir: &Path, output: OpenOutput) -> Result<()> {
-    if let Ok(existing) = out_dir.symlink_metadata() {
-        if !existing.is_dir() {
-            return Err(UsageError::OutputNotReplaceable {
-                path: out_dir.into(),
-                found: crate::fs::kind(&existing),
-                replaces: "a directory (the output it opened before)",
-            }
-            .into());
+    if refuse_non_dir(out_dir)? && !output.force {
+        return Err(UsageError::OutputExists {
+            path: out_dir.into(),
         }
-        if !output.force {
-            return Err(UsageError::OutputExists {
-                path: out_dir.into(),
-            }
-            .into());
-        }
+        .into());
     }
     Ok(())
 }
 
-fn commit_dir(tmp: tempfile::TempDir, out_dir: &Path, force: bool) -> Result<()> {
-    if let Ok(existing) = out_dir.symlink_metadata() {
-        // Checked again here: the path may have changed since the open began.
-        if !existing.is_dir() {
-            return Err(UsageError::OutputNotReplaceable {
-                path: out_dir.into(),
-                found: crate::fs::kind(&existing),
-                replaces: "a directory (the output it opened before)",
-            }
-            .into());
+/// Refuses an output path that exists and is not a directory (an open replaces only the output it
+/// opened before); says whether it exists.
+fn refuse_non_dir(out_dir: &Path) -> Result<bool> {
+    match out_dir.symlink_metadata() {
+        Ok(existing) if !existing.is_dir() => Err(UsageError::OutputNotReplaceable {
+            path: out_dir.into(),
+            found: crate::fs::kind(&existing),
+            replaces: "a directory (the output it opened before)",
         }
+        .into()),
+        Ok(_) => Ok(true),
+        Err(_) => Ok(false),
     }
+}
+
+fn commit_dir(tmp: tempfile::TempDir, out_dir: &Path, force: bool) -> Result<()> {
+    // Checked again here: the path may have changed since the open began.
+    refuse_non_dir(out_dir)?;
     if force && out_dir.symlink_metadata().is_ok() {
         // Move the old output aside, put the new one in place, then delete the old one. Removing
         // never follows symlinks, so a planted link cannot redirect the deletion.
