@@ -71,6 +71,7 @@ fn stages(c: &mut Criterion) {
             compression,
             details: Default::default(),
             limits: Default::default(),
+            public: false,
             also_reads: Vec::new(),
         };
         let inputs = vec![Input {

@@ -20,6 +20,7 @@ pub fn header(h: &Header) -> Value {
     json!({
         "signer": hex::encode(h.signer),
         "suite": h.suite.name(),
+        "public": h.suite.is_public(),
         "model_name": h.model_name,
         "model_version": h.model_version,
         "created": rfc3339(h.created),

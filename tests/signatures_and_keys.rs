@@ -111,11 +111,23 @@ fn unknown_suite_and_stanza_identifiers_are_refused_even_when_signed() {
     let a = sample(&w);
     let l = layout(&a);
     let mut header = a[l.header.clone()].to_vec();
-    header[0] = 1; // suite 1 does not exist
+    header[0] = 2; // suite 2 does not exist
     let re = craft::assemble(&header, &w.author, &a[l.payload.clone()]);
     assert_refused!(
         w.open_bytes_to_dir_err(&re),
         Error::Format(FormatError::Decode { what: "header", .. })
+    );
+    // Suite 1 (public) over an encrypted archive's fields, even signed by the trusted author:
+    // a public header may carry no recipient.
+    let mut header = a[l.header.clone()].to_vec();
+    header[0] = 1;
+    let re = craft::assemble(&header, &w.author, &a[l.payload.clone()]);
+    assert_refused!(
+        w.open_bytes_to_dir_err(&re),
+        Error::Format(FormatError::SuiteFields {
+            field: "no recipients",
+            ..
+        })
     );
     let mut header = a[l.header.clone()].to_vec();
     header[4 + 16 + 8] = 7; // stanza variant 7

@@ -55,6 +55,7 @@ impl Vocabulary for PythonNames {
             Term::CompressionForms => {
                 "compress= takes 'auto', 'zstd' (level 3), 'none' (or 0), or a zstd level 1-19"
             }
+            Term::Public => "public=True",
             Term::Help => "help(modelseal)",
         }
     }

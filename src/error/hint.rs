@@ -52,13 +52,15 @@ pub enum Term {
     ExpiryForms,
     /// The compression choices.
     CompressionForms,
+    /// Sealing a public (signed, unencrypted) archive (`--public`, `public=True`).
+    Public,
     /// The frontend's general help.
     Help,
 }
 
 impl Term {
     /// Every term, for tests that check a vocabulary is complete and in its frontend's words.
-    pub const ALL: [Term; 21] = [
+    pub const ALL: [Term; 22] = [
         Term::Force,
         Term::Recipients,
         Term::SharedKey,
@@ -79,6 +81,7 @@ impl Term {
         Term::TrustHelp,
         Term::ExpiryForms,
         Term::CompressionForms,
+        Term::Public,
         Term::Help,
     ];
 }
@@ -172,7 +175,16 @@ impl Error {
                 t(Term::Force)
             ),
             Error::Usage(UsageError::NoRecipients) => format!(
-                "give the recipients' public keys as {}, or a shared key as {}",
+                "give the recipients' public keys as {}, or a shared key as {}; to publish the \
+                 model signed but unencrypted, give {}",
+                t(Term::Recipients),
+                t(Term::SharedKey),
+                t(Term::Public)
+            ),
+            Error::Usage(UsageError::PublicWithRecipients { .. }) => format!(
+                "a public archive is not encrypted: give {} alone, or the recipients ({}, {}) \
+                 without it",
+                t(Term::Public),
                 t(Term::Recipients),
                 t(Term::SharedKey)
             ),
@@ -379,6 +391,7 @@ mod tests {
             .into(),
             UsageError::OutputIsInput { path: p() }.into(),
             UsageError::NoRecipients.into(),
+            UsageError::PublicWithRecipients { recipients: 2 }.into(),
             UsageError::TooManyRecipients { found: 9, max: 1 }.into(),
             UsageError::NoInputs.into(),
             UsageError::DuplicateInput { path: s() }.into(),

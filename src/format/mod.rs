@@ -65,12 +65,15 @@ pub(crate) fn encode<T: Encode>(value: &T) -> Vec<u8> {
     bincode::encode_to_vec(value, config).expect("encoding into a Vec cannot fail")
 }
 
-/// The algorithm suite (FORMAT.md §4).
+/// The algorithm suite (FORMAT.md §4). The suite is a signed header field: an encrypted archive
+/// can never pass for a public one, nor the reverse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
 #[non_exhaustive]
 pub enum Suite {
     /// Ed25519, X25519, Cobblestone-256 (c2sp chunked encryption, AES-256-GCM, HKDF-SHA-512), BLAKE3.
     Mseal1Ed25519X25519Cobblestone256Blake3,
+    /// Ed25519 and BLAKE3, the payload in the clear (FORMAT.md §4.5): signed, not encrypted.
+    Mseal1Ed25519PublicBlake3,
 }
 
 impl Suite {
@@ -80,6 +83,30 @@ impl Suite {
             Suite::Mseal1Ed25519X25519Cobblestone256Blake3 => {
                 "MSEAL1-ED25519-X25519-COBBLESTONE256-BLAKE3"
             }
+            Suite::Mseal1Ed25519PublicBlake3 => "MSEAL1-ED25519-PUBLIC-BLAKE3",
+        }
+    }
+
+    /// Whether the payload is stored in the clear (suite 1): no recipients, no key to open it.
+    pub fn is_public(&self) -> bool {
+        matches!(self, Suite::Mseal1Ed25519PublicBlake3)
+    }
+
+    /// The number of chunks a message of `len` bytes has under this suite (0 in the clear).
+    pub fn chunk_count(&self, len: u64) -> u64 {
+        if self.is_public() {
+            0
+        } else {
+            sizes::chunk_count(len)
+        }
+    }
+
+    /// The payload length for a message of `len` bytes, or `None` on overflow.
+    pub fn payload_len(&self, len: u64) -> Option<u64> {
+        if self.is_public() {
+            Some(len)
+        } else {
+            sizes::ciphertext_len(len)
         }
     }
 }
@@ -167,14 +194,26 @@ impl Header {
 
     /// The structural rules of FORMAT.md §3.
     pub fn check(&self, limits: &Limits) -> Result<(), FormatError> {
-        if self.recipients.is_empty() || self.recipients.len() > limits.max_recipients {
+        if self.suite.is_public() {
+            // FORMAT.md §4.5: nothing of the encryption may be present.
+            let suite = self.suite.name();
+            for (field, empty) in [
+                ("no recipients", self.recipients.is_empty()),
+                ("an all-zero salt", self.salt == [0; 24]),
+                ("an all-zero commitment", self.commitment == [0; 32]),
+            ] {
+                if !empty {
+                    return Err(FormatError::SuiteFields { suite, field });
+                }
+            }
+        } else if self.recipients.is_empty() || self.recipients.len() > limits.max_recipients {
             return Err(FormatError::RecipientCount {
                 found: self.recipients.len(),
                 max: limits.max_recipients,
             });
         }
         let inconsistent = |detail: String| FormatError::InconsistentSizes { detail };
-        let chunks = sizes::chunk_count(self.plaintext_size);
+        let chunks = self.suite.chunk_count(self.plaintext_size);
         if self.chunk_count != chunks {
             return Err(inconsistent(format!(
                 "chunk_count {} but plaintext_size {} needs {chunks}",
@@ -187,7 +226,7 @@ impl Header {
                 max: limits.max_chunk_count,
             });
         }
-        match sizes::ciphertext_len(self.plaintext_size) {
+        match self.suite.payload_len(self.plaintext_size) {
             Some(n) if n == self.ciphertext_size => {}
             _ => {
                 return Err(inconsistent(format!(

@@ -117,8 +117,10 @@ impl CompressionChoice {
 pub struct SealOptions<'a> {
     /// The author's key.
     pub signer: &'a SecretKey,
-    /// At least one recipient.
+    /// At least one recipient, unless `public`.
     pub recipients: Vec<Recipient<'a>>,
+    /// Seal a public archive (FORMAT.md §4.5): signed, stored in the clear, no recipients.
+    pub public: bool,
     /// Model name.
     pub name: ModelName,
     /// Model version.
@@ -156,6 +158,7 @@ impl<'a> SealOptions<'a> {
         Ok(SealOptions {
             signer,
             recipients,
+            public: false,
             name: ModelName::parse(name).map_err(|e| as_seal_input(e.into()))?,
             version: crate::format::manifest::parse_version(version)
                 .map_err(|e| as_seal_input(e.into()))?,
@@ -168,6 +171,13 @@ impl<'a> SealOptions<'a> {
             limits: Limits::default(),
             also_reads: Vec::new(),
         })
+    }
+
+    /// Seals a public archive (FORMAT.md §4.5) when `public`: signed and checked like any other,
+    /// but not encrypted; it must then have no recipients.
+    pub fn with_public(mut self, public: bool) -> Self {
+        self.public = public;
+        self
     }
 
     /// Adds files the seal reads besides its inputs (see [`SealOptions::also_reads`]).
@@ -370,6 +380,36 @@ fn decide_compression(choice: CompressionChoice, inputs: &[Input]) -> Result<Com
     )
 }
 
+/// The message's last step before the payload: chunked encryption, or none (a public archive).
+enum Protect<W: Write> {
+    Encrypt(Box<chunked::Encryptor<W>>),
+    Clear(W),
+}
+
+impl<W: Write> Protect<W> {
+    fn finish(self) -> io::Result<W> {
+        match self {
+            Protect::Encrypt(e) => (*e).finish(),
+            Protect::Clear(w) => Ok(w),
+        }
+    }
+}
+
+impl<W: Write> Write for Protect<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Protect::Encrypt(e) => e.write(buf),
+            Protect::Clear(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Protect::Encrypt(e) => e.flush(),
+            Protect::Clear(w) => w.flush(),
+        }
+    }
+}
+
 /// A writer that counts, and optionally BLAKE3-hashes, what passes through.
 struct Counting<W> {
     inner: W,
@@ -468,7 +508,13 @@ fn seal_to_writer_inner<W: Write + Seek + Read + Send>(
     mut out: W,
 ) -> Result<SealSummary> {
     opts.limits.validate()?;
-    if opts.recipients.is_empty() {
+    if opts.public && !opts.recipients.is_empty() {
+        return Err(UsageError::PublicWithRecipients {
+            recipients: opts.recipients.len(),
+        }
+        .into());
+    }
+    if !opts.public && opts.recipients.is_empty() {
         return Err(UsageError::NoRecipients.into());
     }
     if opts.recipients.len() > opts.limits.max_recipients {
@@ -558,26 +604,35 @@ fn seal_to_writer_inner<W: Write + Seek + Read + Send>(
         .into());
     }
 
-    // A fresh input key, wrapped to every recipient (FORMAT.md §4.2, §4.3).
-    let file_key: Zeroizing<[u8; 32]> = crypto::random32();
+    // A fresh input key, wrapped to every recipient (FORMAT.md §4.2, §4.3); none for a public
+    // archive (§4.5).
+    let suite = if opts.public {
+        Suite::Mseal1Ed25519PublicBlake3
+    } else {
+        Suite::Mseal1Ed25519X25519Cobblestone256Blake3
+    };
+    let file_key: Option<Zeroizing<[u8; 32]>> = (!opts.public).then(crypto::random32);
+    let key = file_key.as_deref();
     let mut recipients = Vec::with_capacity(opts.recipients.len());
     for r in &opts.recipients {
         recipients.push(match r {
             Recipient::PublicKey(pk) => {
-                let (ephemeral, wrapped_key) = wrap::x25519_wrap(&file_key, pk.x25519())?;
+                let k = key.expect("an encrypted archive has an input key");
+                let (ephemeral, wrapped_key) = wrap::x25519_wrap(k, pk.x25519())?;
                 Stanza::X25519 {
                     ephemeral,
                     wrapped_key,
                 }
             }
             Recipient::SharedKey(sk) => {
-                let (salt, wrapped_key) = wrap::shared_wrap(&file_key, sk.bytes());
+                let k = key.expect("an encrypted archive has an input key");
+                let (salt, wrapped_key) = wrap::shared_wrap(k, sk.bytes());
                 Stanza::SharedKey { salt, wrapped_key }
             }
         });
     }
     let mut header = Header {
-        suite: Suite::Mseal1Ed25519X25519Cobblestone256Blake3,
+        suite,
         signer: opts.signer.public().key_id().0,
         recipients,
         salt: [0; 24],
@@ -621,7 +676,7 @@ fn seal_to_writer_inner<W: Write + Seek + Read + Send>(
         let s = stored::write(
             &mut out,
             payload_offset as u64,
-            &file_key,
+            key,
             inputs,
             &sizes,
             manifest_bytes.len() as u64,
@@ -633,7 +688,7 @@ fn seal_to_writer_inner<W: Write + Seek + Read + Send>(
     } else {
         write_payload(
             &mut out,
-            &file_key,
+            key,
             (compression, opts.compression.zstd_level()),
             &manifest_bytes,
             &manifest,
@@ -646,7 +701,7 @@ fn seal_to_writer_inner<W: Write + Seek + Read + Send>(
     header.commitment = p.commitment;
     header.tar_size = p.tar_size;
     header.plaintext_size = p.plaintext_size;
-    header.chunk_count = chunked::chunk_count(p.plaintext_size);
+    header.chunk_count = suite.chunk_count(p.plaintext_size);
     header.ciphertext_size = p.ciphertext_size;
     header.payload_digest = p.payload_digest;
     header.check(&opts.limits)?;
@@ -687,10 +742,11 @@ pub(crate) struct PayloadInfo {
     pub payload_digest: [u8; 32],
 }
 
-/// The payload, streamed: tar → (zstd) → chunked encryption → BLAKE3 → out (FORMAT.md §6).
+/// The payload, streamed: tar → (zstd) → chunked encryption (none for a public archive, `file_key`
+/// `None`) → BLAKE3 → out (FORMAT.md §6).
 fn write_payload<W: Write>(
     out: W,
-    file_key: &[u8; 32],
+    file_key: Option<&[u8; 32]>,
     (compression, zstd_level): (Compression, i32),
     manifest_bytes: &[u8],
     manifest: &Manifest,
@@ -701,9 +757,17 @@ fn write_payload<W: Write>(
         count: 0,
         hash: Some(blake3::Hasher::new()),
     };
-    let enc = chunked::Encryptor::new(sink, file_key, PAYLOAD_CONTEXT)
-        .context(|| "writing the archive".into())?;
-    let (salt, commitment) = (enc.salt(), enc.commitment());
+    let enc = match file_key {
+        Some(k) => Protect::Encrypt(Box::new(
+            chunked::Encryptor::new(sink, k, PAYLOAD_CONTEXT)
+                .context(|| "writing the archive".into())?,
+        )),
+        None => Protect::Clear(sink),
+    };
+    let (salt, commitment) = match &enc {
+        Protect::Encrypt(e) => (e.salt(), e.commitment()),
+        Protect::Clear(_) => ([0; 24], [0; 32]),
+    };
     let plain = Counting {
         inner: enc,
         count: 0,

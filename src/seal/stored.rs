@@ -17,7 +17,7 @@ use std::sync::mpsc;
 
 use super::{Input, PayloadInfo};
 use crate::archive::{self, TarWriter};
-use crate::crypto::chunked::{self, ChunkSealer, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, PREFIX_SIZE};
+use crate::crypto::chunked::{self, ChunkSealer, CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE};
 use crate::crypto::Sha256;
 use crate::error::{Error, IoContext, Result, UsageError};
 use crate::format::domain::PAYLOAD_CONTEXT;
@@ -67,11 +67,44 @@ impl Write for ChannelWriter {
     }
 }
 
+/// How each chunk is stored: sealed (an encrypted archive), or as it is (a public archive, whose
+/// payload is the message itself, FORMAT.md §4.5; its "chunks" are only this writer's framing).
+#[derive(Clone, Copy)]
+enum Protection<'a> {
+    Sealed(&'a ChunkSealer),
+    Clear,
+}
+
+impl Protection<'_> {
+    /// The bytes before the first chunk.
+    fn prefix(self) -> Vec<u8> {
+        match self {
+            Protection::Sealed(s) => s.prefix().to_vec(),
+            Protection::Clear => Vec::new(),
+        }
+    }
+
+    /// Bytes a full chunk takes in the payload.
+    fn stored_chunk_len(self) -> u64 {
+        match self {
+            Protection::Sealed(_) => ENCRYPTED_CHUNK_SIZE as u64,
+            Protection::Clear => CHUNK_SIZE as u64,
+        }
+    }
+
+    fn seal(self, index: u64, chunk: &mut Vec<u8>) -> io::Result<()> {
+        match self {
+            Protection::Sealed(s) => s.seal(index, chunk),
+            Protection::Clear => Ok(()),
+        }
+    }
+}
+
 /// Receives the tar stream after the manifest region and writes every chunk that does not hold
 /// manifest bytes, in order.
 struct ChunkWriter<'a, W: Write> {
     out: W,
-    sealer: &'a ChunkSealer,
+    sealer: Protection<'a>,
     /// Plaintext bytes of the deferred chunks that follow the manifest region.
     deferred_tail: Vec<u8>,
     deferred_len: u64,
@@ -112,18 +145,24 @@ impl<W: Write> ChunkWriter<'_, W> {
 }
 
 /// Writes the stored payload of `inputs` at the current position of `out` (which must be
-/// `payload_offset`). `manifest_for` turns the input hashes into the final manifest bytes, whose
-/// length must equal `manifest_len`.
+/// `payload_offset`), encrypted under `file_key`, or in the clear without one (a public archive).
+/// `manifest_for` turns the input hashes into the final manifest bytes, whose length must equal
+/// `manifest_len`.
 pub(crate) fn write<W: Write + Seek + Read + Send>(
     out: &mut W,
     payload_offset: u64,
-    file_key: &[u8; 32],
+    file_key: Option<&[u8; 32]>,
     inputs: &[Input],
     sizes: &[u64],
     manifest_len: u64,
     manifest_for: impl FnOnce(&[[u8; 32]]) -> Result<Vec<u8>>,
 ) -> Result<Stored> {
-    let sealer = ChunkSealer::new(file_key, PAYLOAD_CONTEXT);
+    let chunk_sealer = file_key.map(|k| ChunkSealer::new(k, PAYLOAD_CONTEXT));
+    let sealer = match &chunk_sealer {
+        Some(s) => Protection::Sealed(s),
+        None => Protection::Clear,
+    };
+    let prefix = sealer.prefix();
     let too_large = || Error::io("sizing", io::Error::other("archive too large"));
     // The manifest region: its ustar header and padded data.
     let manifest_region = archive::entry_len(MANIFEST_ENTRY, manifest_len).ok_or_else(too_large)?;
@@ -139,10 +178,10 @@ pub(crate) fn write<W: Write + Seek + Read + Send>(
     let deferred_chunks = manifest_region.div_ceil(CHUNK_SIZE as u64).min(chunk_count);
     let deferred_len = (deferred_chunks * CHUNK_SIZE as u64).min(tar_size) - manifest_region;
 
-    out.write_all(&sealer.prefix())
+    out.write_all(&prefix)
         .context(|| "writing the archive".into())?;
     let first_streamed =
-        payload_offset + PREFIX_SIZE as u64 + deferred_chunks * ENCRYPTED_CHUNK_SIZE as u64;
+        payload_offset + prefix.len() as u64 + deferred_chunks * sealer.stored_chunk_len();
     out.seek(SeekFrom::Start(first_streamed))
         .context(|| "writing the archive".into())?;
 
@@ -151,7 +190,7 @@ pub(crate) fn write<W: Write + Seek + Read + Send>(
         let reader = s.spawn(move || read_inputs(inputs, sizes, tx));
         let mut writer = ChunkWriter {
             out: io::BufWriter::with_capacity(BLOCK_BYTES, &mut *out),
-            sealer: &sealer,
+            sealer,
             deferred_tail: Vec::new(),
             deferred_len,
             pos: 0,
@@ -199,7 +238,7 @@ pub(crate) fn write<W: Write + Seek + Read + Send>(
     head.append(MANIFEST_ENTRY, manifest_len, &mut &manifest_bytes[..])?;
     let mut plain = head.finish_without_end();
     plain.extend_from_slice(&writer);
-    out.seek(SeekFrom::Start(payload_offset + PREFIX_SIZE as u64))
+    out.seek(SeekFrom::Start(payload_offset + prefix.len() as u64))
         .context(|| "writing the archive".into())?;
     for index in 0..deferred_chunks {
         let start = (index as usize) * CHUNK_SIZE;
@@ -213,8 +252,11 @@ pub(crate) fn write<W: Write + Seek + Read + Send>(
     }
 
     // The payload digest over the finished payload.
-    let ciphertext_size = chunked::ciphertext_len(tar_size)
-        .ok_or_else(|| Error::io("sizing", io::Error::other("archive too large")))?;
+    let ciphertext_size = match sealer {
+        Protection::Sealed(_) => chunked::ciphertext_len(tar_size),
+        Protection::Clear => Some(tar_size),
+    }
+    .ok_or_else(|| Error::io("sizing", io::Error::other("archive too large")))?;
     out.seek(SeekFrom::Start(payload_offset))
         .context(|| "reading back the payload".into())?;
     let mut hasher = blake3::Hasher::new();
@@ -228,11 +270,20 @@ pub(crate) fn write<W: Write + Seek + Read + Send>(
         hasher.update_rayon(&buf[..n]);
         left -= n as u64;
     }
-    let prefix = sealer.prefix();
+    let (salt, commitment) = match sealer {
+        Protection::Sealed(s) => {
+            let p = s.prefix();
+            (
+                p[..24].try_into().expect("24 bytes"),
+                p[24..].try_into().expect("32 bytes"),
+            )
+        }
+        Protection::Clear => ([0; 24], [0; 32]),
+    };
     Ok(Stored {
         payload: PayloadInfo {
-            salt: prefix[..24].try_into().expect("24 bytes"),
-            commitment: prefix[24..].try_into().expect("32 bytes"),
+            salt,
+            commitment,
             tar_size,
             plaintext_size: tar_size,
             ciphertext_size,

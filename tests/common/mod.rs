@@ -67,6 +67,7 @@ impl World {
             compression,
             details: Default::default(),
             limits: Limits::default(),
+            public: false,
             also_reads: Vec::new(),
         }
     }

@@ -49,6 +49,7 @@ fn seal(
         compression,
         details,
         limits: Limits::default(),
+        public: false,
         also_reads: Vec::new(),
     };
     let inputs: Vec<Input> = inputs

@@ -39,12 +39,25 @@ pub(crate) enum Command {
     /// Seal model files into an encrypted, signed archive.
     Seal(SealArgs),
     /// Check signature, trust, expiry and the full payload digest; needs no decryption key (give
-    /// one to also decrypt and show the manifest).
+    /// one to also decrypt and show the manifest; a public archive's manifest is always checked
+    /// and shown).
     Verify {
         #[command(flatten)]
         trust: TrustArgs,
         #[command(flatten)]
         key: OptionalKey,
+        /// Also check the model files as `open --allow-globals` does (a public archive needs no
+        /// key for it; an encrypted one needs -i or --shared-key). The files are written to a
+        /// private temporary directory and removed.
+        #[arg(
+            long = "allow-globals",
+            value_name = "@sklearn|@FILE|NAME|PKG.*[,...]",
+            value_delimiter = ','
+        )]
+        allow_globals: Option<Vec<String>>,
+        /// Refuse unless the model requires exactly NAME==VERSION; repeatable.
+        #[arg(long = "expect", value_name = "NAME==VERSION")]
+        expect: Vec<String>,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -255,10 +268,6 @@ impl OptionalKey {
     pub(crate) fn load(&self) -> Result<Option<OpeningKey>, Error> {
         OpeningKey::read(self.identity.as_deref(), self.shared_key.as_deref())
     }
-
-    pub(crate) fn require(&self) -> Result<OpeningKey, Error> {
-        OpeningKey::require(self.identity.as_deref(), self.shared_key.as_deref())
-    }
 }
 
 #[derive(Args)]
@@ -281,6 +290,10 @@ pub(crate) struct SealingArgs {
         value_name = "FILE"
     )]
     pub(crate) shared_key: Option<PathBuf>,
+    /// Seal a public archive: signed, checked and rollback-protected like any other, but stored
+    /// in the clear, for no recipient (no -r, no --shared-key); opened and verified with no key.
+    #[arg(long)]
+    pub(crate) public: bool,
     /// Model name.
     #[arg(long)]
     pub(crate) name: String,

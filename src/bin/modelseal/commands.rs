@@ -105,15 +105,23 @@ pub(crate) fn run(cli: Cli) -> Result<(), Error> {
         Command::Verify {
             trust,
             key,
+            allow_globals,
+            expect,
             json,
             archive,
         } => {
             let policy = trust.load()?;
             let opts = policy.options();
+            let checks = model_checks(allow_globals, &expect)?;
             let input = archive_input(&archive)?;
-            let report = match key.load()? {
-                None => open::verify_reader(input, &opts)?,
-                Some(k) => open::verify_decrypted(input, Decryption::from(&k), &opts)?.into(),
+            let k = key.load()?;
+            let report = if checks.allow_globals.is_some() || !checks.expect.is_empty() {
+                open::verify_checked(input, Decryption::from(k.as_ref()), &opts, &checks)?.into()
+            } else {
+                match &k {
+                    None => open::verify_reader(input, &opts)?,
+                    Some(k) => open::verify_decrypted(input, Decryption::from(k), &opts)?.into(),
+                }
             };
             render::report(&report, json);
             Ok(())
@@ -129,22 +137,8 @@ pub(crate) fn run(cli: Cli) -> Result<(), Error> {
         } => {
             let policy = trust.load()?;
             let opts = policy.options();
-            let k = key.require()?;
-            let expect = expect
-                .iter()
-                .map(|e| scan::parse_requirement(e))
-                .collect::<Result<Vec<_>, _>>()?;
-            for prefix in allow_globals.iter().flatten().filter(|e| e.ends_with(".*")) {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "warning: --allow-globals {prefix} admits every name under that package, \
-                     including functions that run processes or touch files"
-                );
-            }
-            let checks = open::ModelChecks {
-                allow_globals,
-                expect,
-            };
+            let k = key.load()?;
+            let checks = model_checks(allow_globals, &expect)?;
             if output == Path::new("-") {
                 return Err(UsageError::NoStreamOutput {
                     writes: "a directory",
@@ -156,7 +150,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), Error> {
             let bar = progress::Progress::start("opening", size, quiet);
             let report = open::open_reader_checked(
                 input,
-                Decryption::from(&k),
+                Decryption::from(k.as_ref()),
                 &output,
                 &opts,
                 open::OpenOutput { force },
@@ -189,10 +183,10 @@ pub(crate) fn run(cli: Cli) -> Result<(), Error> {
             if let Some(allow) = untrusted {
                 let store = TrustStore::load(&trust)?;
                 let opts = ReadOptions::new(&store);
-                let k = key.require()?;
+                let k = key.load()?;
                 let (opened, files) = open::open_reader_to_memory(
                     file,
-                    Decryption::from(&k),
+                    Decryption::from(k.as_ref()),
                     &opts,
                     MAX_REVIEW_BYTES,
                     &modelseal::open::ModelChecks::default(),
@@ -229,11 +223,11 @@ pub(crate) fn run(cli: Cli) -> Result<(), Error> {
         } => {
             let policy = trust.load()?;
             let opts = policy.options();
-            let k = key.require()?;
+            let k = key.load()?;
             let file = archive_input(&archive)?;
             let (model, manifest) = models::open_model::<tree::Tree, _>(
                 file,
-                Decryption::from(&k),
+                Decryption::from(k.as_ref()),
                 &opts,
                 &[(models::LINFA_TREES, models::LINFA_TREES_VERSION)],
                 VersionPolicy::Strict,
@@ -259,6 +253,28 @@ pub(crate) fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
     }
+}
+
+/// `--allow-globals` and `--expect` as the library's checks, warning about whole-package entries.
+fn model_checks(
+    allow_globals: Option<Vec<String>>,
+    expect: &[String],
+) -> Result<open::ModelChecks, Error> {
+    let expect = expect
+        .iter()
+        .map(|e| scan::parse_requirement(e))
+        .collect::<Result<Vec<_>, _>>()?;
+    for prefix in allow_globals.iter().flatten().filter(|e| e.ends_with(".*")) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "warning: --allow-globals {prefix} admits every name under that package, \
+             including functions that run processes or touch files"
+        );
+    }
+    Ok(open::ModelChecks {
+        allow_globals,
+        expect,
+    })
 }
 
 /// An archive to read: the file at `path`, or standard input for `-` (never a terminal).
@@ -417,6 +433,7 @@ impl Sealing {
             .with_compression(compression)
             .with_details(self.details.clone())
             .with_also_reads(a.train_data.iter().chain(&a.source).cloned())
+            .with_public(a.public)
             .with_expiry(self.expiry)
     }
 }

@@ -34,6 +34,7 @@ impl Vocabulary for Cli {
             Term::CompressionForms => {
                 "--compression takes auto, zstd (level 3), none, or zstd:LEVEL with LEVEL 1-19"
             }
+            Term::Public => "--public",
             Term::Help => "`modelseal help`",
         }
     }

@@ -24,10 +24,14 @@ fn header_text(h: &Header) {
         "expires:     {}",
         h.expires.map(rfc3339).unwrap_or_else(|| "never".into())
     );
-    outln!(
-        "recipients:  {x25519} public key, {} shared key",
-        h.recipients.len() - x25519
-    );
+    if h.suite.is_public() {
+        outln!("recipients:  none: PUBLIC, signed but not encrypted");
+    } else {
+        outln!(
+            "recipients:  {x25519} public key, {} shared key",
+            h.recipients.len() - x25519
+        );
+    }
     outln!("suite:       {}", h.suite.name());
     outln!(
         "payload:     {} bytes ({} chunks), tar {} bytes, compression {:?}",
@@ -208,11 +212,18 @@ pub fn sealed(s: &SealSummary, out: &Path, signer: &SecretKey) {
     );
     say(
         to_stderr,
-        &format!(
-            "signed by {}, for {} recipient(s)",
-            signer.public().key_id(),
-            h.recipients.len()
-        ),
+        &if h.suite.is_public() {
+            format!(
+                "signed by {}, PUBLIC: stored in the clear, for anyone to verify and open",
+                signer.public().key_id()
+            )
+        } else {
+            format!(
+                "signed by {}, for {} recipient(s)",
+                signer.public().key_id(),
+                h.recipients.len()
+            )
+        },
     );
     for f in &s.manifest.files {
         if !f.kind.pickle_globals.is_empty() {
