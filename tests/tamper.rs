@@ -78,7 +78,19 @@ fn bit_flip_anywhere_in_the_header_is_refused_before_any_payload_is_read() {
     for i in l.header.clone() {
         let flipped = flip(a.clone(), i);
         let e = w.verify_bytes(&flipped).unwrap_err();
-        if suite.contains(&i) {
+        if i == suite.start {
+            // Suite 0 → 1 (public): this header's recipients, salt and commitment break its rules.
+            assert!(
+                matches!(
+                    &e,
+                    Error::Format(FormatError::SuiteFields {
+                        field: "no recipients",
+                        ..
+                    })
+                ),
+                "byte {i}: {e:?}"
+            );
+        } else if suite.contains(&i) {
             assert!(
                 matches!(&e, Error::Format(FormatError::Decode { what: "header", detail }) if detail.contains("Suite")),
                 "byte {i}: {e:?}"

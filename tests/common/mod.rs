@@ -140,6 +140,34 @@ impl World {
         archive: &[u8],
         state: Option<&modelseal::state::RollbackState>,
     ) -> Error {
+        self.open_bytes_to_dir_err_as(archive, state, Decryption::Identity(&self.reader))
+    }
+
+    /// Seals `inputs` as a public archive (no recipients, not encrypted) into `out`.
+    pub fn seal_public(
+        &self,
+        inputs: &[PathBuf],
+        out: &str,
+        compression: CompressionChoice,
+    ) -> PathBuf {
+        self.seal_with(
+            inputs,
+            out,
+            SealOptions {
+                public: true,
+                ..self.options(Vec::new(), compression)
+            },
+        )
+    }
+
+    /// [`World::open_bytes_to_dir_err_with`] opening with `key` (`Decryption::None` for a public
+    /// archive).
+    pub fn open_bytes_to_dir_err_as(
+        &self,
+        archive: &[u8],
+        state: Option<&modelseal::state::RollbackState>,
+        key: Decryption<'_>,
+    ) -> Error {
         let file = self.path("under-test.mseal");
         std::fs::write(&file, archive).unwrap();
         let before = listing(self.dir.path());
@@ -151,7 +179,7 @@ impl World {
         };
         let err = open::open_file(
             &file,
-            Decryption::Identity(&self.reader),
+            key,
             &self.path("out-under-test"),
             &opts,
             Default::default(),
