@@ -1361,3 +1361,228 @@ fn error_lines_escape_control_characters_of_the_names_they_quote() {
     assert!(!o.stderr.contains('\x1b'), "{:?}", o.stderr);
     assert!(o.stderr.contains("no\\u{1b}[2Jsuch\\nfile"), "{}", o.stderr);
 }
+
+#[test]
+fn public_archives_need_no_key_and_say_public_everywhere() {
+    let d = setup();
+    let p = d.path();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sklearn");
+    std::fs::create_dir(p.join("pubmodel")).unwrap();
+    std::fs::copy(
+        fixtures.join("iris_tree_p5.pkl"),
+        p.join("pubmodel/tree.pkl"),
+    )
+    .unwrap();
+    std::fs::write(p.join("pubmodel/config.json"), b"{\"depth\": 3}").unwrap();
+    let o = run(
+        p,
+        &[
+            "seal",
+            "--public",
+            "-k",
+            "alice.key",
+            "--name",
+            "iris-tree",
+            "--model-version",
+            "1.0.0",
+            "-o",
+            "pub.mseal",
+            "pubmodel",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(
+        o.stdout.contains("PUBLIC: stored in the clear"),
+        "{}",
+        o.stdout
+    );
+
+    // inspect without trust labels it, unverified.
+    let o = run(p, &["inspect", "pub.mseal"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.contains("UNVERIFIED"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("recipients:  none: PUBLIC"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("MSEAL1-ED25519-PUBLIC-BLAKE3"),
+        "{}",
+        o.stdout
+    );
+
+    // verify with no key checks and shows the manifest, with the pickle's globals.
+    let o = run(p, &["verify", "-t", "alice.pub", "--no-state", "pub.mseal"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.contains("VERIFIED"), "{}", o.stdout);
+    assert!(o.stdout.contains("pubmodel/tree.pkl"), "{}", o.stdout);
+    assert!(
+        o.stdout
+            .contains("sklearn.tree._classes.DecisionTreeClassifier"),
+        "{}",
+        o.stdout
+    );
+    let o = run(
+        p,
+        &[
+            "verify",
+            "-t",
+            "alice.pub",
+            "--no-state",
+            "--json",
+            "pub.mseal",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(v["public"], true);
+    assert_eq!(v["manifest"]["files"].as_array().unwrap().len(), 2);
+
+    // The CI gate: the shipped scikit-learn list, no key at all.
+    let o = run(
+        p,
+        &[
+            "verify",
+            "-t",
+            "alice.pub",
+            "--no-state",
+            "--allow-globals",
+            "@sklearn",
+            "pub.mseal",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+
+    // open with no -i.
+    let o = run(
+        p,
+        &[
+            "open",
+            "-t",
+            "alice.pub",
+            "--no-state",
+            "-o",
+            "out",
+            "pub.mseal",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(
+        std::fs::read(p.join("out/pubmodel/config.json")).unwrap(),
+        b"{\"depth\": 3}"
+    );
+}
+
+#[test]
+fn public_refusals_are_one_error_and_one_hint_and_leave_nothing() {
+    let d = setup();
+    let p = d.path();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sklearn");
+    std::fs::copy(fixtures.join("evil_reduce.pkl"), p.join("model/evil.pkl")).unwrap();
+    assert_eq!(run(p, &["keygen", "--shared", "-o", "ci"]).code, 0);
+    let before = names(p);
+    // Mixing --public with recipients: a usage error (exit 2), nothing written.
+    for extra in [&["-r", "bob.pub"][..], &["--shared-key", "ci.key"][..]] {
+        let mut args = vec![
+            "seal",
+            "--public",
+            "-k",
+            "alice.key",
+            "--name",
+            "m",
+            "--model-version",
+            "1.0.0",
+            "-o",
+            "x.mseal",
+        ];
+        args.extend_from_slice(extra);
+        args.push("model");
+        let o = run(p, &args);
+        assert_eq!(o.code, 2, "{}", o.stderr);
+        let lines: Vec<&str> = o.stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "{}", o.stderr);
+        assert!(lines[1].contains("--public"), "{}", o.stderr);
+        assert_eq!(names(p), before);
+    }
+    // A public model whose pickle runs a command: the no-key gate refuses it, exit 1.
+    let o = run(
+        p,
+        &[
+            "seal",
+            "--public",
+            "-k",
+            "alice.key",
+            "--name",
+            "m",
+            "--model-version",
+            "1.0.0",
+            "-o",
+            "evil.mseal",
+            "model",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let o = run(
+        p,
+        &[
+            "verify",
+            "-t",
+            "alice.pub",
+            "--no-state",
+            "--allow-globals",
+            "@sklearn",
+            "evil.mseal",
+        ],
+    );
+    assert_refusal(&o, "outside the allowed globals");
+    // An encrypted archive checked without a key: usage (exit 2), hint names -i.
+    std::fs::remove_file(p.join("model/evil.pkl")).unwrap();
+    seal(p);
+    let o = run(
+        p,
+        &[
+            "verify",
+            "-t",
+            "alice.pub",
+            "--no-state",
+            "--allow-globals",
+            "@sklearn",
+            "m.mseal",
+        ],
+    );
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("-i IDENTITY.key"), "{}", o.stderr);
+    let o = run(
+        p,
+        &[
+            "open",
+            "-t",
+            "alice.pub",
+            "--no-state",
+            "-o",
+            "out",
+            "m.mseal",
+        ],
+    );
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(!p.join("out").exists());
+    // A public archive with a flipped payload byte: refused by the digest, nothing opened.
+    let mut a = std::fs::read(p.join("evil.mseal")).unwrap();
+    let n = a.len();
+    a[n - 20] ^= 1;
+    std::fs::write(p.join("bad.mseal"), &a).unwrap();
+    let o = run(
+        p,
+        &[
+            "open",
+            "-t",
+            "alice.pub",
+            "--no-state",
+            "-o",
+            "out",
+            "bad.mseal",
+        ],
+    );
+    assert_refusal(&o, "payload digest mismatch");
+    assert!(!p.join("out").exists());
+}

@@ -507,7 +507,7 @@ impl Buffer {
 #[pyo3(signature = (
     files, signing_key, recipients, shared_key, name, version, description, metadata, requires,
     metrics, train_data, source, expires_at, expires_after, out_path, force, compression="auto",
-    level=None
+    level=None, public=false
 ))]
 #[allow(clippy::too_many_arguments)]
 fn seal_bytes<'py>(
@@ -530,6 +530,7 @@ fn seal_bytes<'py>(
     force: bool,
     compression: &str,
     level: Option<i32>,
+    public: bool,
 ) -> PyResult<(Bound<'py, PyDict>, Option<Bound<'py, PyBytes>>)> {
     let limits = Limits::default();
     let compression = match level {
@@ -578,6 +579,7 @@ fn seal_bytes<'py>(
                     .with_details(details)
                     .with_limits(limits)
                     .with_also_reads(train_data.iter().chain(&source).cloned())
+                    .with_public(public)
                     .with_expiry(expiry)?;
                 match out_path {
                     Some(out) => {
@@ -794,7 +796,8 @@ fn open_bytes<'py>(
 )> {
     let source = ArchiveSource::from_py(&archive)?;
     let (report, files, policy, acceptance) = source.run(py, |input| {
-        let key = OpeningKey::require(identity.as_deref(), shared_key.as_deref())?;
+        // None opens a public archive; an encrypted one then refuses (NoOpeningKey).
+        let key = OpeningKey::read(identity.as_deref(), shared_key.as_deref())?;
         let checks = open::ModelChecks {
             allow_globals: Some(allow_globals.clone()),
             expect,
@@ -803,7 +806,7 @@ fn open_bytes<'py>(
         // Not recorded yet: `load` records the archive only after its own version gate.
         let (unrecorded, files) = open::Archive::read(input, &reading.options().limits)?
             .verify(&reading.options())?
-            .decrypt(Decryption::from(&key))
+            .decrypt(Decryption::from(key.as_ref()))
             .to_memory_unrecorded(max_bytes, &checks)?;
         // The policy the restricted unpickler applies: the one the static check just passed.
         let policy = scan::resolve_globals(&unrecorded.opened().manifest, &allow_globals)?;
@@ -875,7 +878,7 @@ impl Reading {
 fn open_in_memory(
     input: Box<dyn std::io::Read + Send + '_>,
     reading: &Reading,
-    key: &OpeningKey,
+    key: Option<&OpeningKey>,
     max_bytes: u64,
     checks: &open::ModelChecks,
 ) -> Result<(open::Opened, open::OpenedFiles), Error> {
@@ -966,13 +969,13 @@ fn untrusted_globals(
 ) -> PyResult<Vec<(String, Vec<String>)>> {
     let source = ArchiveSource::from_py(&archive)?;
     source.run(py, |input| {
-        let key = OpeningKey::require(identity.as_deref(), shared_key.as_deref())?;
+        let key = OpeningKey::read(identity.as_deref(), shared_key.as_deref())?;
         // A review, not an acceptance: no anti-rollback state is read or recorded.
         let reading = Reading::new(&trust, None, true)?;
         let (opened, files) = open_in_memory(
             input,
             &reading,
-            &key,
+            key.as_ref(),
             max_bytes,
             &open::ModelChecks::default(),
         )?;

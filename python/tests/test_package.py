@@ -635,3 +635,52 @@ def test_ctrl_c_interrupts_a_load_from_a_slow_file_object(keys, tree):
     finally:
         timer.cancel()
     assert time.monotonic() - started < 10
+
+
+# --------------------------------------------------------------------------------------------------
+# public (sign-only) archives
+
+
+def test_public_archives_load_and_verify_with_no_identity(keys, tree, tmp_path, monkeypatch):
+    monkeypatch.delenv("MODELSEAL_IDENTITY_FILE", raising=False)
+    monkeypatch.delenv("MODELSEAL_SHARED_KEY_FILE", raising=False)
+    path = tmp_path / "public.mseal"
+    report = modelseal.dump(tree, path, **sealing(keys, recipients=(), public=True))
+    assert report["public"] is True and report["suite"] == "MSEAL1-ED25519-PUBLIC-BLAKE3"
+    trust = keys / "alice.pub"
+    clf = modelseal.load(path, trust=trust, no_state=True)
+    assert clf.predict(SETOSA).tolist() == [0]
+    # verify checks every file with no key and shows the manifest.
+    info = modelseal.verify(path, trust=trust, no_state=True)
+    assert info["public"] is True
+    assert [f["path"] for f in info["manifest"]["files"]] == ["model.joblib"]
+    # An identity given anyway is not used.
+    assert modelseal.load(path, no_state=True, **opening(keys)).predict(SETOSA).tolist() == [0]
+    # The same through bytes.
+    data = modelseal.dumps(tree, **sealing(keys, recipients=(), public=True))
+    assert modelseal.loads(data, trust=trust, no_state=True).predict(SETOSA).tolist() == [0]
+
+
+def test_public_refusals_name_python_arguments_and_leave_nothing(keys, tree, tmp_path, monkeypatch):
+    monkeypatch.delenv("MODELSEAL_IDENTITY_FILE", raising=False)
+    monkeypatch.delenv("MODELSEAL_SHARED_KEY_FILE", raising=False)
+    out = tmp_path / "mixed.mseal"
+    with pytest.raises(ValueError) as e:
+        modelseal.dump(tree, out, **sealing(keys, public=True))
+    assert "public archive has no recipients" in str(e.value)
+    assert "public=True" in e.value.hint and "recipients=" in e.value.hint
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError) as e:
+        modelseal.dump(tree, out, **sealing(keys, recipients=()))
+    assert "public=True" in e.value.hint
+    assert list(tmp_path.iterdir()) == []
+    # An encrypted archive with no identity: refused, naming identity=.
+    data = modelseal.dumps(tree, **sealing(keys))
+    with pytest.raises(ValueError) as e:
+        modelseal.loads(data, trust=keys / "alice.pub", no_state=True)
+    assert "identity=" in e.value.hint
+    # A public archive altered in its clear payload: refused by the signed digest.
+    public = bytearray(modelseal.dumps(tree, **sealing(keys, recipients=(), public=True)))
+    public[-700] ^= 1
+    with pytest.raises(modelseal.SignatureError):
+        modelseal.loads(bytes(public), trust=keys / "alice.pub", no_state=True)

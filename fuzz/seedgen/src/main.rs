@@ -30,12 +30,27 @@ fn seal(
     shared: bool,
     expires: Option<u64>,
 ) -> Vec<u8> {
+    seal_as(inputs, compression, details, shared, expires, false)
+}
+
+/// [`seal`], or a public archive (suite 1, no recipients) when `public`.
+fn seal_as(
+    inputs: Vec<(&str, Vec<u8>)>,
+    compression: CompressionChoice,
+    details: Details,
+    shared: bool,
+    expires: Option<u64>,
+    public: bool,
+) -> Vec<u8> {
     let (author, reader) = modelseal::fuzzing::keys();
     let rp = reader.public();
     let ci = modelseal::keys::SharedKey::generate();
     let mut recipients = vec![Recipient::PublicKey(&rp)];
     if shared {
         recipients.push(Recipient::SharedKey(&ci));
+    }
+    if public {
+        recipients.clear();
     }
     let opts = SealOptions {
         signer: &author,
@@ -49,7 +64,7 @@ fn seal(
         compression,
         details,
         limits: Limits::default(),
-        public: false,
+        public,
         also_reads: Vec::new(),
     };
     let inputs: Vec<Input> = inputs
@@ -188,6 +203,39 @@ fn main() {
             None,
         ),
     ));
+    // Public archives (suite 1): the payload in the clear.
+    for (name, compression) in [
+        ("public_stored", CompressionChoice::None),
+        ("public_zstd", CompressionChoice::Zstd),
+    ] {
+        archives.push((
+            name.into(),
+            seal_as(
+                vec![
+                    ("cfg/config.json", b"{}".to_vec()),
+                    ("weights.bin", big.clone()),
+                ],
+                compression,
+                Details::default(),
+                false,
+                Some(CREATED + 1000),
+                true,
+            ),
+        ));
+    }
+    if let Some((name, data)) = pickles.first() {
+        archives.push((
+            format!("public_sklearn_{name}"),
+            seal_as(
+                vec![(name.as_str(), data.clone())],
+                CompressionChoice::Auto,
+                Details::default(),
+                false,
+                None,
+                true,
+            ),
+        ));
+    }
     for (name, data) in &pickles {
         archives.push((
             format!("sklearn_{name}"),

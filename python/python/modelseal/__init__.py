@@ -326,6 +326,7 @@ def dump(
     force: bool = False,
     compress: Union[str, int] = "auto",
     protocol: Optional[int] = None,
+    public: bool = False,
 ) -> Dict[str, Any]:
     """Serialises ``obj`` with joblib and seals it into the archive ``path`` (a path, or a binary
     file object the archive is written to once it is complete).
@@ -343,7 +344,7 @@ def dump(
             file named by ``MODELSEAL_SIGNING_KEY_FILE``.
         recipients: ``.pub`` files of whoever may open the archive (one path or a list).
         shared_key: a :func:`keygen_shared` key file, for CI openers without a key pair.
-            At least one recipient or a shared key is required.
+            At least one recipient or a shared key is required, unless ``public``.
         name: model name, 1-128 bytes of ``[A-Za-z0-9._/-]`` (e.g. ``"iris-tree"``, ``"fraud/v2"``).
         version: model version, semver (``"1.0.0"``).
         description: free text.
@@ -362,6 +363,10 @@ def dump(
         protocol: the pickle protocol passed to ``joblib.dump`` (default: joblib's), 3 or higher:
             protocols 0-2 are refused, as their archives could never load (0 and 1 cannot be told
             from other bytes; 2 writes bytes values as calls of ``_codecs.encode``).
+        public: seal a public archive, for a model published openly: signed, manifest-checked,
+            bounded and rollback-protected like any other, but stored in the clear, for no
+            recipient (give neither ``recipients`` nor ``shared_key``). :func:`load` and
+            :func:`verify` then need no ``identity``, and ``verify`` shows the manifest.
 
     Recorded automatically in the manifest's ``requires``: the running versions of python and of
     scikit-learn, numpy, scipy and joblib (those importable), which :func:`load` compares against
@@ -373,7 +378,8 @@ def dump(
     Raises:
         KeyFileError: a key file is damaged, of the wrong type, or a secret one is readable by
             others.
-        ValueError: bad name, version, metadata, expiry, compression or protocol, or no recipient.
+        ValueError: bad name, version, metadata, expiry, compression or protocol, no recipient
+            (and not ``public``), or recipients with ``public=True``.
         FileExistsError: ``path`` exists and ``force`` is false.
         OSError: a file cannot be read or written.
     """
@@ -434,6 +440,7 @@ def dump(
         bool(force),
         compression=compression,
         level=level,
+        public=bool(public),
     )
     if to_file:
         _write_all(path, data)
@@ -597,7 +604,7 @@ def load(
             carried by the archive is never trusted for that reason. Default: the directory named
             by ``MODELSEAL_TRUST``, else modelseal's default trust directory (as the CLI's ``-t``).
         identity: your secret ``.key`` file, whose public half the archive was sealed to. Defaults
-            to ``MODELSEAL_IDENTITY_FILE``.
+            to ``MODELSEAL_IDENTITY_FILE``. Not needed for a public archive (``dump(public=True)``).
         shared_key: a shared key file instead of an identity (defaults to
             ``MODELSEAL_SHARED_KEY_FILE`` when no identity is given).
         allow_globals: the globals the pickle may import. Default :data:`DEFAULT_ALLOWED_GLOBALS`

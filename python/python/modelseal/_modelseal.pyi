@@ -34,11 +34,14 @@ def seal_bytes(
     metrics: Dict[str, float],
     train_data: Optional[str],
     source: Optional[str],
-    expires_unix: Optional[int],
-    out_path: str,
+    expires_at: Optional[int],
+    expires_after: Optional[int],
+    out_path: Optional[str],
     force: bool,
     compression: str = "auto",
-) -> Dict[str, Any]: ...
+    level: Optional[int] = None,
+    public: bool = False,
+) -> Tuple[Dict[str, Any], Optional[bytes]]: ...
 def open_bytes(
     path: str,
     trust: List[str],
