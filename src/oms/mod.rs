@@ -445,3 +445,9 @@ pub(crate) fn fuzz_bundle(data: &[u8]) {
         assert_eq!(again, s);
     }
 }
+
+/// Writes a bundle to `path` by renaming a complete temporary file over it: a reader never sees
+/// half a bundle, and an existing one is replaced whole (as model_signing replaces it).
+pub fn write_bundle(path: &Path, bundle: &[u8]) -> Result<()> {
+    crate::fs::write_atomic(path, bundle)
+}
