@@ -16,7 +16,7 @@ pub enum OmsError {
     BundleTooLarge {
         /// Its size on disk (at least).
         size: u64,
-        /// [`crate::oms::MAX_BUNDLE_BYTES`].
+        /// The limit, `oms::MAX_BUNDLE_BYTES`.
         max: u64,
     },
     /// The bundle or its payload is not the JSON, base64 or hex it must be.
@@ -143,7 +143,7 @@ pub enum OmsError {
     TooManyFiles {
         /// The model.
         path: PathBuf,
-        /// [`crate::oms::MAX_RESOURCES`].
+        /// The limit, `oms::MAX_RESOURCES`.
         max: usize,
     },
     /// A PEM key file that is not a P-256 EC key of the kind expected.
