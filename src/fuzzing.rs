@@ -158,3 +158,9 @@ fn sample_header(tar_size: u64) -> Header {
         manifest_sha256: [0; 32],
     }
 }
+
+/// An OMS bundle: the envelope, and the statement (from the envelope's payload, and from the raw
+/// bytes), each re-encoded and parsed back to the same value.
+pub fn oms_bundle(data: &[u8]) {
+    crate::oms::fuzz_bundle(data)
+}

@@ -11,7 +11,7 @@ const LAYERS: &[&[&str]] = &[
     &["time", "fs"],
     &["format"],
     &["crypto"],
-    &["keys"],
+    &["keys", "oms"],
     &["trust"],
     &["state"],
     &["archive", "scan"],

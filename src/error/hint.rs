@@ -5,7 +5,8 @@
 //! only through a [`Term`], which the frontend's [`Vocabulary`] spells.
 
 use super::{
-    DecryptError, Error, FormatError, KeyError, ModelError, TrustError, UsageError, VerifyError,
+    DecryptError, Error, FormatError, KeyError, ModelError, OmsError, TrustError, UsageError,
+    VerifyError,
 };
 
 /// An option or command a hint may name: each frontend spells it its own way. Not
@@ -293,6 +294,47 @@ impl Error {
                 t(Term::NoState)
             ),
             Error::Trust(_) => format!("see {} for the policy format", t(Term::TrustHelp)),
+            Error::Oms(e) => oms_hint(e).into(),
+        }
+    }
+}
+
+/// The hint for an OMS refusal: no option is named, so no term is needed.
+fn oms_hint(e: &OmsError) -> &'static str {
+    match e {
+        OmsError::BundleTooLarge { .. } => {
+            "is this file an OMS signature? a bundle is a small JSON file; get it again from the signer"
+        }
+        OmsError::Decode { .. }
+        | OmsError::WrongType { .. }
+        | OmsError::Count { .. }
+        | OmsError::UnsafeName { .. }
+        | OmsError::DuplicateResource { .. } => {
+            "the signature file is damaged or not an OMS v1.0 bundle; get it again from the signer"
+        }
+        OmsError::Unsupported { .. } => {
+            "ask the signer to sign with a key, file by file, with SHA-256 (`model_signing sign key`'s default)"
+        }
+        OmsError::KeyMismatch { .. } => {
+            "verify with the signer's own public key; if it is the right one, the signature was made by someone else"
+        }
+        OmsError::SignatureEncoding { .. }
+        | OmsError::BadSignature { .. }
+        | OmsError::SubjectDigestMismatch { .. } => {
+            "the signature or its statement was altered, or made with another key; do not use the model"
+        }
+        OmsError::FileChanged { .. } | OmsError::FileMissing { .. } | OmsError::FileExtra { .. } => {
+            "the model differs from what was signed; do not use it, get a fresh copy from the signer"
+        }
+        OmsError::UnsupportedFile { .. } => {
+            "replace the link or special file by a regular file, or move it out of the model directory"
+        }
+        OmsError::UnrepresentableName { .. } => {
+            "rename the file to a plain relative name (UTF-8, no backslash, colon or control character)"
+        }
+        OmsError::TooManyFiles { .. } => "sign a smaller directory, or pack the small files into one",
+        OmsError::BadKey { .. } => {
+            "give a P-256 (prime256v1) EC key in PEM, SEC1 or PKCS#8 for the private key and SPKI for the public key, as `openssl ecparam` and `openssl ec` write them"
         }
     }
 }
@@ -446,6 +488,18 @@ mod tests {
             TrustError::StateCorrupted {
                 path: p(),
                 detail: s(),
+            }
+            .into(),
+            OmsError::FileExtra { path: s() }.into(),
+            OmsError::BadKey {
+                path: p(),
+                expected: "x",
+                detail: s(),
+            }
+            .into(),
+            OmsError::UnsupportedFile {
+                path: p(),
+                kind: "x",
             }
             .into(),
         ];

@@ -7,10 +7,14 @@
 
 mod format;
 mod hint;
+mod io;
+mod oms;
 
 pub use format::{FormatError, ManifestRule};
 pub use hint::{Term, Vocabulary};
 pub(crate) use hint::{MODEL_NAME_RULE, MODEL_VERSION_RULE};
+pub(crate) use io::{Boxed, IoContext};
+pub use oms::OmsError;
 
 use std::path::PathBuf;
 
@@ -708,6 +712,9 @@ pub enum Error {
     /// Trust-policy or anti-rollback refusal.
     #[error(transparent)]
     Trust(#[from] TrustError),
+    /// OMS bundle or model refusal.
+    #[error(transparent)]
+    Oms(#[from] OmsError),
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {
@@ -784,6 +791,7 @@ impl Error {
                 | UsageError::InputChanged { .. },
             ) => Area::Output,
             Error::Usage(_) => return ErrorKind::Usage,
+            Error::Oms(e) => return e.kind(),
         };
         ErrorKind::Refusal(refusal)
     }
@@ -825,27 +833,4 @@ pub enum Area {
     Model,
     /// The output would replace something it must not, or an input changed under the writer.
     Output,
-}
-
-/// An [`Error`] carried inside an `std::io::Error`.
-#[derive(Debug)]
-pub(crate) struct Boxed(pub(crate) Error);
-
-impl std::fmt::Display for Boxed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for Boxed {}
-
-/// Adds a context to I/O results.
-pub(crate) trait IoContext<T> {
-    fn context(self, what: impl FnOnce() -> String) -> Result<T>;
-}
-
-impl<T> IoContext<T> for std::io::Result<T> {
-    fn context(self, what: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|e| Error::io(what(), e))
-    }
 }

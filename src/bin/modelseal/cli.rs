@@ -155,6 +155,11 @@ pub(crate) enum Command {
         #[arg(value_name = "DIR")]
         dirs: Vec<PathBuf>,
     },
+    /// Sign or verify a model as OpenSSF Model Signing (`model_signing` sign/verify key) does.
+    Oms {
+        #[command(subcommand)]
+        action: crate::oms::OmsCommand,
+    },
     /// Load a sealed tree after every check passed, and predict.
     Predict {
         #[command(flatten)]

@@ -44,6 +44,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), Error> {
             }
         }
         Command::Keygen { output, shared } => keygen(&output, shared),
+        Command::Oms { action } => crate::oms::run(action),
         // What sealing refuses is the caller's input (exit 2), never a damaged archive.
         Command::Seal(args) => seal_cmd(args, quiet).map_err(modelseal::seal::as_seal_input),
         Command::Train(args) => train_cmd(args).map_err(modelseal::seal::as_seal_input),

@@ -29,6 +29,7 @@ mod cli;
 mod commands;
 mod demo;
 mod hints;
+mod oms;
 mod progress;
 mod render;
 mod usage;
