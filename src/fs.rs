@@ -489,6 +489,31 @@ pub fn clean(dirs: &[PathBuf], dry_run: bool) -> Result<Cleaned> {
     Ok(out)
 }
 
+/// Refuses a secret key file (modelseal's own or an OMS PEM key) that group or others may read or
+/// write: `KeyError::InsecurePermissions`, as ssh refuses an identity file. `file` is the handle
+/// that is then read, so a file swapped after the check is not the one checked.
+pub(crate) fn refuse_shared_secret(path: &Path, file: &File) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file
+            .metadata()
+            .context(|| format!("opening {}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(crate::error::KeyError::InsecurePermissions {
+                path: path.into(),
+                mode: mode & 0o777,
+            }
+            .into());
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, file);
+    Ok(())
+}
+
 /// What a file system entry is, for messages: `a regular file`, `a directory`, `a FIFO`...
 pub(crate) fn kind(meta: &std::fs::Metadata) -> &'static str {
     let t = meta.file_type();

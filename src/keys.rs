@@ -385,21 +385,8 @@ fn read_secret(path: &Path, expected: &'static str) -> Result<Zeroizing<String>>
         }
         .into());
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .context(|| format!("opening {}", path.display()))?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            return Err(KeyError::InsecurePermissions {
-                path: path.into(),
-                mode: mode & 0o777,
-            }
-            .into());
-        }
-    }
+    let file = std::fs::File::open(path).context(|| format!("opening {}", path.display()))?;
+    crate::fs::refuse_shared_secret(path, &file)?;
     Ok(text)
 }
 

@@ -585,3 +585,32 @@ fn a_model_signing_bundle_verifies() {
     assert_eq!(v.files.len(), 3);
     assert_eq!(v.model_name, "model");
 }
+
+#[test]
+fn a_private_key_others_can_read_is_refused_as_every_secret_key_is() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ec.pem");
+    let sec1 = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIFb9I/KIZW+VtUQUBPjZ1VEusv0gU4l6QvmktW2JaCIIoAoGCCqGSM49\n\
+AwEHoUQDQgAEvNx05MjM3PK6cIEJMyvmCTOZyZRpaFiYRympmABb0W60O+u+POxS\na1uu5DNZI0ToQrlyS7SrjNq0Okv+gLqzZQ==\n\
+-----END EC PRIVATE KEY-----\n";
+    std::fs::write(&path, sec1).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = EcSigningKey::read(&path).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Key(modelseal::error::KeyError::InsecurePermissions { mode: 0o644, .. })
+        ),
+        "{e:?}"
+    );
+    // 0600, as openssl writes it: read.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    EcSigningKey::read(&path).unwrap();
+    // A public key may be world-readable.
+    let public = dir.path().join("ec.pub");
+    std::fs::write(&public, "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEvNx05MjM3PK6cIEJMyvmCTOZyZRp\n\
+aFiYRympmABb0W60O+u+POxSa1uu5DNZI0ToQrlyS7SrjNq0Okv+gLqzZQ==\n-----END PUBLIC KEY-----\n").unwrap();
+    std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o644)).unwrap();
+    EcVerifyingKey::read(&public).unwrap();
+}

@@ -56,6 +56,7 @@ def _write_key(dir: pathlib.Path, name: str, pkcs8: bool) -> tuple[pathlib.Path,
             serialization.NoEncryption(),
         )
     )
+    private.chmod(0o600)  # as openssl writes private keys; modelseal refuses one others can read
     public = dir / f"{name}.pub"
     public.write_bytes(
         key.public_key().public_bytes(

@@ -38,6 +38,10 @@ pub struct EcVerifyingKey {
 /// Reads a PEM file of at most [`MAX_KEY_PEM_BYTES`], into memory that is wiped when dropped.
 fn read_pem(path: &Path, expected: &'static str) -> Result<Zeroizing<String>> {
     let file = std::fs::File::open(path).context(|| format!("opening {}", path.display()))?;
+    if expected == "private key" {
+        // As every secret key modelseal reads (openssl writes its private keys 0600).
+        crate::fs::refuse_shared_secret(path, &file)?;
+    }
     let mut bytes = Zeroizing::new(Vec::new());
     file.take(MAX_KEY_PEM_BYTES + 1)
         .read_to_end(&mut bytes)
