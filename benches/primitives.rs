@@ -72,6 +72,7 @@ fn stages(c: &mut Criterion) {
             details: Default::default(),
             limits: Default::default(),
             public: false,
+            oms_key: None,
             also_reads: Vec::new(),
         };
         let inputs = vec![Input {

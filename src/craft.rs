@@ -88,6 +88,11 @@ pub fn manifest_bytes(m: &Manifest) -> Vec<u8> {
         .expect("valid manifest")
 }
 
+/// The canonical encoding of a manifest that may break the rules of FORMAT.md §9.
+pub fn manifest_bytes_unchecked(m: &Manifest) -> Vec<u8> {
+    m.to_bytes_unchecked()
+}
+
 /// A complete archive around an arbitrary encrypted message (`message` is the tar stream, already
 /// zstd-compressed when `compression` says so), for `recipient`, signed by `signer`.
 #[allow(clippy::too_many_arguments)]

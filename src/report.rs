@@ -67,6 +67,7 @@ pub fn manifest(m: &Manifest) -> Value {
         "requires": m.requires,
         "class_names": m.class_names,
         "feature_names": m.feature_names,
+        "oms_bundle": m.oms_bundle().map(|f| f.path.as_str()),
         "typed_model": m.typed_model.as_ref().map(|t| json!({
             "path": t.path, "type": t.type_name, "encoding": t.encoding, "libraries": t.libraries,
         })),

@@ -182,3 +182,36 @@ def test_both_refuse(modelseal, model_signing, keys, tmp_path, signer, attack):
         "wrong_key": "key",
     }[attack]
     assert named in p.stderr.splitlines()[0]
+
+
+@pytest.mark.parametrize("public", [False, True])
+def test_a_bundle_carried_in_an_archive_verifies_the_opened_directory(modelseal, model_signing, keys, tmp_path, public):
+    """`seal --oms-key` signs the files as OMS too; `open --oms-signature FILE` writes that bundle
+    out, and the real model_signing accepts the opened directory with it, and refuses it changed."""
+    private, ec_public = keys["pkcs8"]
+    for who in ("alice", "bob"):
+        _run([modelseal, "keygen", "-o", tmp_path / who], ok=True)
+    m = _model_dir(tmp_path)
+    archive = tmp_path / "m.mseal"
+    to = ["--public"] if public else ["-r", tmp_path / "bob.pub"]
+    _run(
+        [modelseal, "seal", "-k", tmp_path / "alice.key", *to, "--oms-key", private,
+         "--name", "m", "--model-version", "1.0.0", "-o", archive, m],
+        ok=True,
+    )
+    out, sig = tmp_path / "out", tmp_path / "opened.sig"
+    key = [] if public else ["-i", tmp_path / "bob.key"]
+    _run(
+        [modelseal, "open", "-t", tmp_path / "alice.pub", *key, "--no-state",
+         "--oms-signature", sig, "-o", out, archive],
+        ok=True,
+    )
+    assert not (out / ".modelseal").exists()
+    _ms_verify(model_signing, out, sig, ec_public)
+    _seal_verify(modelseal, out, sig, ec_public)
+    # Another key, and a changed opened file: both tools refuse.
+    _ms_verify(model_signing, out, sig, keys["other"][1], ok=False)
+    with open(out / "model" / "config.json", "a") as f:
+        f.write(" ")
+    _ms_verify(model_signing, out, sig, ec_public, ok=False)
+    _seal_verify(modelseal, out, sig, ec_public, ok=False)

@@ -146,7 +146,7 @@ pub enum ManifestRule {
     TooManyFiles,
     /// Files not in strictly increasing byte order (a duplicate included).
     NotSorted,
-    /// A file named `manifest`, the reserved entry.
+    /// A file named `manifest`, the reserved entry, or under `.modelseal/` but the OMS bundle.
     ReservedName,
     /// A path longer than `max_path_bytes`.
     PathTooLong,

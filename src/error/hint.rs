@@ -55,13 +55,15 @@ pub enum Term {
     CompressionForms,
     /// Sealing a public (signed, unencrypted) archive (`--public`, `public=True`).
     Public,
+    /// Signing the files as an OMS bundle too when sealing (`seal --oms-key`).
+    OmsKey,
     /// The frontend's general help.
     Help,
 }
 
 impl Term {
     /// Every term, for tests that check a vocabulary is complete and in its frontend's words.
-    pub const ALL: [Term; 22] = [
+    pub const ALL: [Term; 23] = [
         Term::Force,
         Term::Recipients,
         Term::SharedKey,
@@ -83,6 +85,7 @@ impl Term {
         Term::ExpiryForms,
         Term::CompressionForms,
         Term::Public,
+        Term::OmsKey,
         Term::Help,
     ];
 }
@@ -294,6 +297,11 @@ impl Error {
                 t(Term::NoState)
             ),
             Error::Trust(_) => format!("see {} for the policy format", t(Term::TrustHelp)),
+            Error::Oms(OmsError::NotCarried { .. }) => format!(
+                "ask the signer to seal with {}, or sign the opened directory yourself with \
+                 `modelseal oms sign`",
+                t(Term::OmsKey)
+            ),
             Error::Oms(e) => oms_hint(e).into(),
         }
     }
@@ -333,6 +341,7 @@ fn oms_hint(e: &OmsError) -> &'static str {
             "rename the file to a plain relative name (UTF-8, no backslash, colon or control character)"
         }
         OmsError::TooManyFiles { .. } => "sign a smaller directory, or pack the small files into one",
+        OmsError::NotCarried { .. } => "seal with an OMS key to carry a bundle",
         OmsError::BadKey { .. } => {
             "give a P-256 (prime256v1) EC key in PEM, SEC1 or PKCS#8 for the private key and SPKI for the public key, as `openssl ecparam` and `openssl ec` write them"
         }
@@ -491,6 +500,11 @@ mod tests {
             }
             .into(),
             OmsError::FileExtra { path: s() }.into(),
+            OmsError::NotCarried {
+                model: s(),
+                version: s(),
+            }
+            .into(),
             OmsError::BadKey {
                 path: p(),
                 expected: "x",

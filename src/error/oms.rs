@@ -146,6 +146,14 @@ pub enum OmsError {
         /// The limit, `oms::MAX_RESOURCES`.
         max: usize,
     },
+    /// `open --oms-signature` on an archive sealed without `--oms-key`.
+    #[error("{model} {version} carries no OMS bundle")]
+    NotCarried {
+        /// The model's name.
+        model: String,
+        /// Its version.
+        version: String,
+    },
     /// A PEM key file that is not a P-256 EC key of the kind expected.
     #[error("{path}: not a P-256 EC {expected} in PEM: {detail}")]
     BadKey {
@@ -180,7 +188,8 @@ impl OmsError {
             | OmsError::FileExtra { .. } => Area::Verify,
             OmsError::UnsupportedFile { .. }
             | OmsError::UnrepresentableName { .. }
-            | OmsError::TooManyFiles { .. } => return ErrorKind::Usage,
+            | OmsError::TooManyFiles { .. }
+            | OmsError::NotCarried { .. } => return ErrorKind::Usage,
         })
     }
 }

@@ -13,6 +13,14 @@ use crate::limits::{Limits, HARD_MAX_MANIFEST_BYTES};
 pub const MANIFEST_SCHEMA: u32 = 2;
 /// The tar entry name of the manifest.
 pub const MANIFEST_ENTRY: &str = "manifest";
+/// The top-level directory reserved for modelseal's own entries (FORMAT.md §9).
+pub const RESERVED_DIR: &str = ".modelseal";
+/// Where an archive carries an OpenSSF Model Signing bundle of its files (`seal --oms-key`).
+pub const OMS_ENTRY: &str = ".modelseal/oms.sig";
+/// The file kind of [`OMS_ENTRY`], and of no other file.
+pub const OMS_FORMAT: &str = "oms-bundle";
+/// The largest OMS bundle an archive may carry (and `oms verify` reads): 32 MiB.
+pub const MAX_OMS_BUNDLE_BYTES: u64 = 32 << 20;
 const MAX_NAME_BYTES: usize = 128;
 const MAX_COMPONENT_BYTES: usize = 255;
 const MAX_DESCRIPTION_BYTES: usize = 4096;
@@ -355,6 +363,12 @@ impl Manifest {
         })
     }
 
+    /// The encoding without [`Manifest::check`]: hostile manifests for tests and fuzz seeds.
+    #[cfg(any(feature = "craft", fuzzing))]
+    pub(crate) fn to_bytes_unchecked(&self) -> Vec<u8> {
+        encode(&self.to_wire())
+    }
+
     fn to_wire(&self) -> ManifestV2 {
         ManifestV2 {
             schema: MANIFEST_SCHEMA,
@@ -447,6 +461,16 @@ impl Manifest {
         Ok(m)
     }
 
+    /// The model's files: every entry but the OMS bundle.
+    pub fn model_files(&self) -> impl Iterator<Item = &FileEntry> {
+        self.files.iter().filter(|f| f.path.0 != OMS_ENTRY)
+    }
+
+    /// The OMS bundle entry ([`OMS_ENTRY`]), when the archive carries one.
+    pub fn oms_bundle(&self) -> Option<&FileEntry> {
+        self.files.iter().find(|f| f.path.0 == OMS_ENTRY)
+    }
+
     /// The rules of FORMAT.md §9.
     pub fn check(&self, limits: &Limits) -> Result<(), FormatError> {
         use crate::error::ManifestRule as Rule;
@@ -470,6 +494,24 @@ impl Manifest {
                 return Err(invalid(
                     Rule::ReservedName,
                     "a model file may not be named 'manifest'".into(),
+                ));
+            }
+            // `.modelseal/` holds one entry, the OMS bundle, and the bundle's kind no other file.
+            let reserved = f.path.0 == RESERVED_DIR
+                || f.path.0.starts_with(&format!("{RESERVED_DIR}/"))
+                || f.kind.format == OMS_FORMAT;
+            if reserved
+                && (f.path.0 != OMS_ENTRY
+                    || f.kind.format != OMS_FORMAT
+                    || f.size > MAX_OMS_BUNDLE_BYTES)
+            {
+                return Err(invalid(
+                    Rule::ReservedName,
+                    format!(
+                        "{:?} (kind {:?}, {} bytes): '{RESERVED_DIR}/' is modelseal's own; it holds \
+                         only {OMS_ENTRY}, of kind {OMS_FORMAT}, at most {MAX_OMS_BUNDLE_BYTES} bytes",
+                        f.path.0, f.kind.format, f.size
+                    ),
                 ));
             }
             if f.path.0.len() > limits.max_path_bytes {

@@ -34,9 +34,10 @@ use crate::format::manifest::SafeRelPath;
 use crate::limits::HARD_MAX_PATH_BYTES;
 use crate::Result;
 
-/// Largest bundle read, checked before reading. model_signing writes about 230 bytes per file
-/// (pretty-printed, then base64), so [`MAX_RESOURCES`] files fit with room to spare.
-pub const MAX_BUNDLE_BYTES: u64 = 32 << 20;
+/// Largest bundle read, checked before reading, and the largest an archive may carry. model_signing
+/// writes about 230 bytes per file (pretty-printed, then base64), so [`MAX_RESOURCES`] files fit
+/// with room to spare.
+pub const MAX_BUNDLE_BYTES: u64 = crate::format::manifest::MAX_OMS_BUNDLE_BYTES;
 /// Most files one bundle may list, and most files a model may have to be signed.
 pub const MAX_RESOURCES: usize = 100_000;
 /// Most `ignore_paths` a statement may carry.
@@ -359,6 +360,22 @@ pub fn verify_digests(
     key: &EcVerifyingKey,
 ) -> Result<VerifiedOms> {
     let statement = bundle::Envelope::parse(bundle)?.verify(key)?;
+    compare_files(&statement, files)?;
+    Ok(verified(statement, key))
+}
+
+/// Checks what a bundle lists against `files` (already hashed), **without** its signature: for
+/// the opener of an archive that carries one, who may not hold the OMS public key; whoever then
+/// runs `model_signing verify key` checks the signature. The statement must parse, and list
+/// exactly `files` (less the paths it records as ignored) with their digests.
+pub fn check_unsigned(bundle: &[u8], files: &[FileDigest]) -> Result<()> {
+    let envelope = bundle::Envelope::parse(bundle)?;
+    compare_files(&bundle::Statement::parse(&envelope.payload)?, files)?;
+    Ok(())
+}
+
+/// `files`, less the paths the statement records as ignored, are exactly what it lists.
+fn compare_files(statement: &bundle::Statement, files: &[FileDigest]) -> Result<(), OmsError> {
     let ignore = Ignore {
         paths: statement.ignore_paths.clone(),
         git: GitPaths::Include,
@@ -370,8 +387,7 @@ pub fn verify_digests(
         .collect();
     let names: Vec<&ResourceName> = files.iter().map(|f| &f.name).collect();
     compare_names(&statement.resources, &names)?;
-    compare_digests(&statement.resources, &files)?;
-    Ok(verified(statement, key))
+    compare_digests(&statement.resources, &files)
 }
 
 fn verified(s: bundle::Statement, key: &EcVerifyingKey) -> VerifiedOms {

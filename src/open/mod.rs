@@ -8,8 +8,9 @@ use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::archive::EntrySink;
+use crate::error::OmsError;
 use crate::error::{ContentError, Error, IoContext, Result, TrustError, UsageError};
-use crate::format::manifest::{Manifest, SafeRelPath};
+use crate::format::manifest::{Manifest, SafeRelPath, OMS_ENTRY, RESERVED_DIR};
 use crate::format::Header;
 use crate::keys::{SecretKey, SharedKey};
 use crate::limits::Limits;
@@ -262,7 +263,24 @@ impl<R: Read + Send> Decrypting<'_, '_, R> {
         output: OpenOutput,
         checks: &ModelChecks,
     ) -> Result<Opened> {
+        self.to_dir_with_oms(out_dir, output, checks, None)
+    }
+
+    /// [`Self::to_dir`], and the archive's OMS bundle (FORMAT.md §11.5) written to
+    /// `oms_signature` once the directory is in place, so that `model_signing verify key
+    /// --signature FILE OUT_DIR` checks the opened files. The bundle itself is never written into
+    /// the output directory (`model_signing` would count it as an extra file).
+    pub fn to_dir_with_oms(
+        self,
+        out_dir: &Path,
+        output: OpenOutput,
+        checks: &ModelChecks,
+        oms_signature: Option<&Path>,
+    ) -> Result<Opened> {
         refuse_output(out_dir, output)?;
+        if let Some(sig) = oms_signature {
+            refuse_output_file(sig, output.force)?;
+        }
         // Decrypted plaintext lives here (mode 0700) until every check passed: removed if the
         // run is interrupted, and locked so that `modelseal clean` leaves it alone meanwhile.
         let (tmp, _guard) = crate::fs::temp_dir_beside(out_dir, "open")?;
@@ -282,7 +300,30 @@ impl<R: Read + Send> Decrypting<'_, '_, R> {
             },
             true,
         )?;
+        let m = &opened.manifest;
+        let carried = m.files.iter().any(|f| f.path.as_str() == OMS_ENTRY);
+        if oms_signature.is_some() && !carried {
+            return Err(OmsError::NotCarried {
+                model: m.name.to_string(),
+                version: m.version.to_string(),
+            }
+            .into());
+        }
+        let bundle = if carried {
+            let reserved = root.join(RESERVED_DIR);
+            let bundle =
+                std::fs::read(root.join(OMS_ENTRY)).context(|| format!("reading {OMS_ENTRY}"))?;
+            check_oms_bundle(m, &bundle)?;
+            std::fs::remove_dir_all(&reserved)
+                .context(|| format!("removing {}", reserved.display()))?;
+            Some(bundle)
+        } else {
+            None
+        };
         commit_dir(tmp, out_dir, output.force)?;
+        if let (Some(sig), Some(bundle)) = (oms_signature, &bundle) {
+            crate::oms::write_bundle(sig, bundle)?;
+        }
         Ok(opened)
     }
 
@@ -322,6 +363,13 @@ impl<R: Read + Send> Decrypting<'_, '_, R> {
                 if let Some(allow) = &checks.allow_globals {
                     let policy = crate::scan::resolve_globals(m, allow)?;
                     crate::scan::check_globals_in_memory(m, &held.files, &policy)?;
+                }
+                if let Some((_, data)) = held.files.iter().find(|(p, _)| p.as_str() == OMS_ENTRY) {
+                    let mut bundle = Vec::new();
+                    data.reader()
+                        .read_to_end(&mut bundle)
+                        .context(|| format!("reading {OMS_ENTRY}"))?;
+                    check_oms_bundle(m, &bundle)?;
                 }
                 Ok(())
             },
@@ -513,6 +561,42 @@ pub fn open_reader_checked<R: Read + Send>(
         .verify(opts)?
         .decrypt(key)
         .to_dir(out_dir, output, checks)
+}
+
+/// An archive's OMS bundle must list exactly its other files, with the manifest's digests: a
+/// signer's tool that lied is caught here, before anything is released. The bundle's own
+/// signature is not checked (the opener may not hold that key); `model_signing` checks it.
+fn check_oms_bundle(manifest: &Manifest, bundle: &[u8]) -> Result<()> {
+    let files = manifest
+        .files
+        .iter()
+        .filter(|f| f.path.as_str() != OMS_ENTRY)
+        .map(|f| {
+            Ok(crate::oms::FileDigest {
+                name: crate::oms::ResourceName::parse(f.path.as_str())?,
+                sha256: f.sha256,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    crate::oms::check_unsigned(bundle, &files)
+}
+
+/// Refuses to replace an existing file output unless `force`, and anything but a regular file.
+fn refuse_output_file(path: &Path, force: bool) -> Result<()> {
+    if let Ok(existing) = path.symlink_metadata() {
+        if !existing.file_type().is_file() {
+            return Err(UsageError::OutputNotReplaceable {
+                path: path.into(),
+                found: crate::fs::kind(&existing),
+                replaces: "a regular file (the signature it wrote before)",
+            }
+            .into());
+        }
+        if !force {
+            return Err(UsageError::OutputExists { path: path.into() }.into());
+        }
+    }
+    Ok(())
 }
 
 /// Refuses an output this open must not replace (before anything is read).

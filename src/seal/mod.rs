@@ -4,26 +4,27 @@
 
 mod inputs;
 mod stored;
+mod streamed;
+
+pub(crate) use streamed::PayloadInfo;
+use streamed::{add_oms_bundle, write_payload, Rehash};
 
 use inputs::hash;
 pub use inputs::{collect_inputs, inputs_from_memory, reference, Input, Source};
 
 use std::collections::BTreeMap;
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
-use crate::archive::TarWriter;
-use crate::crypto::{self, chunked, sign, wrap, Sha256};
+use crate::crypto::{self, sign, wrap};
 use crate::error::{Error, IoContext, Result, UsageError};
-use crate::format::domain::PAYLOAD_CONTEXT;
-use crate::format::manifest::{
-    FileEntry, Manifest, ModelName, Reference, TypedModel, MANIFEST_ENTRY,
-};
+use crate::format::manifest::{FileEntry, Manifest, ModelName, Reference, TypedModel};
 use crate::format::{self, Compression, Header, SignatureEntry, Stanza, Suite};
 use crate::keys::{PublicKey, SecretKey, SharedKey};
 use crate::limits::Limits;
+use crate::oms::EcSigningKey;
 
 /// zstd level: level 3 is zstd's default balance; model pickles compress ~5x at it.
 const ZSTD_LEVEL: i32 = 3;
@@ -121,6 +122,9 @@ pub struct SealOptions<'a> {
     pub recipients: Vec<Recipient<'a>>,
     /// Seal a public archive (FORMAT.md §4.5): signed, stored in the clear, no recipients.
     pub public: bool,
+    /// Also sign the model files as an OpenSSF Model Signing bundle with this P-256 key, carried
+    /// in the archive as [`OMS_ENTRY`] (FORMAT.md §9, §11).
+    pub oms_key: Option<&'a EcSigningKey>,
     /// Model name.
     pub name: ModelName,
     /// Model version.
@@ -159,6 +163,7 @@ impl<'a> SealOptions<'a> {
             signer,
             recipients,
             public: false,
+            oms_key: None,
             name: ModelName::parse(name).map_err(|e| as_seal_input(e.into()))?,
             version: crate::format::manifest::parse_version(version)
                 .map_err(|e| as_seal_input(e.into()))?,
@@ -177,6 +182,12 @@ impl<'a> SealOptions<'a> {
     /// but not encrypted; it must then have no recipients.
     pub fn with_public(mut self, public: bool) -> Self {
         self.public = public;
+        self
+    }
+
+    /// Also signs the files as an OMS bundle with `key` ([`SealOptions::oms_key`]).
+    pub fn with_oms_key(mut self, key: Option<&'a EcSigningKey>) -> Self {
+        self.oms_key = key;
         self
     }
 
@@ -380,118 +391,6 @@ fn decide_compression(choice: CompressionChoice, inputs: &[Input]) -> Result<Com
     )
 }
 
-/// The message's last step before the payload: chunked encryption, or none (a public archive).
-enum Protect<W: Write> {
-    Encrypt(Box<chunked::Encryptor<W>>),
-    Clear(W),
-}
-
-impl<W: Write> Protect<W> {
-    fn finish(self) -> io::Result<W> {
-        match self {
-            Protect::Encrypt(e) => (*e).finish(),
-            Protect::Clear(w) => Ok(w),
-        }
-    }
-}
-
-impl<W: Write> Write for Protect<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Protect::Encrypt(e) => e.write(buf),
-            Protect::Clear(w) => w.write(buf),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Protect::Encrypt(e) => e.flush(),
-            Protect::Clear(w) => w.flush(),
-        }
-    }
-}
-
-/// A writer that counts, and optionally BLAKE3-hashes, what passes through.
-struct Counting<W> {
-    inner: W,
-    count: u64,
-    hash: Option<blake3::Hasher>,
-}
-
-impl<W: Write> Write for Counting<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.count += n as u64;
-        if let Some(h) = &mut self.hash {
-            h.update(&buf[..n]);
-        }
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// SHA-256 of an input while it is copied into the tar: in the streaming path it catches a file
-/// changed since the manifest was made, in the single-pass path (`stored`) it makes the manifest.
-pub(super) struct Rehash<R> {
-    pub(super) inner: R,
-    pub(super) hash: Sha256,
-}
-
-impl<R: Read> Read for Rehash<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hash.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
-fn write_tar<W: Write>(
-    w: W,
-    manifest_bytes: &[u8],
-    manifest: &Manifest,
-    inputs: &[Input],
-) -> Result<W> {
-    let mut tar = TarWriter::new(w);
-    tar.append(
-        MANIFEST_ENTRY,
-        manifest_bytes.len() as u64,
-        &mut &manifest_bytes[..],
-    )?;
-    for (input, entry) in inputs.iter().zip(&manifest.files) {
-        let before = input.source.stamp()?;
-        let mut src = Rehash {
-            inner: input.source.open()?,
-            hash: Sha256::default(),
-        };
-        tar.append(entry.path.as_str(), entry.size, &mut src)
-            .map_err(|e| match e {
-                Error::Content(crate::error::ContentError::SizeMismatch { .. }) => {
-                    UsageError::InputChanged {
-                        path: input.source.display(),
-                    }
-                    .into()
-                }
-                other => other,
-            })?;
-        // One byte more than the manifest said means the file grew.
-        let mut extra = [0u8; 1];
-        let grew = src
-            .inner
-            .read(&mut extra)
-            .context(|| format!("reading {}", input.source.display().display()))?
-            != 0;
-        if grew || src.hash.finish() != entry.sha256 {
-            return Err(UsageError::InputChanged {
-                path: input.source.display(),
-            }
-            .into());
-        }
-        input.source.unchanged_since(&before)?;
-    }
-    tar.finish()
-}
-
 /// Seals `inputs` into `out`, which must be empty and seekable. Nothing is written to `out` but the
 /// archive; the caller decides what to do with it on error.
 pub fn seal_to_writer<W: Write + Seek + Read + Send>(
@@ -550,8 +449,9 @@ fn seal_to_writer_inner<W: Write + Seek + Read + Send>(
 
     let compression = decide_compression(opts.compression, inputs)?;
     // A stored payload is written in one pass that hashes as it goes (crate::stored); a compressed
-    // one needs every hash first, since the manifest leads the compressed stream.
-    let single_pass = compression == Compression::None;
+    // one needs every hash first, since the manifest leads the compressed stream, and so does an
+    // OMS bundle, which signs the hashes and whose length is known only then.
+    let single_pass = compression == Compression::None && opts.oms_key.is_none();
     let mut files = Vec::with_capacity(inputs.len());
     for i in inputs {
         let what = i.source.display();
@@ -578,6 +478,10 @@ fn seal_to_writer_inner<W: Write + Seek + Read + Send>(
             };
         }
     }
+    let oms_bundle = match opts.oms_key {
+        Some(key) => Some(add_oms_bundle(&opts.name, &mut files, key)?),
+        None => None,
+    };
     let mut manifest = Manifest {
         description: opts.description.clone(),
         files,
@@ -693,6 +597,7 @@ fn seal_to_writer_inner<W: Write + Seek + Read + Send>(
             &manifest_bytes,
             &manifest,
             inputs,
+            oms_bundle.as_deref(),
         )?
     };
 
@@ -730,106 +635,6 @@ fn seal_to_writer_inner<W: Write + Seek + Read + Send>(
         .context(|| "writing the header".into())?;
     out.flush().context(|| "writing the archive".into())?;
     Ok(SealSummary { header, manifest })
-}
-
-/// What writing the payload produced, whichever writer wrote it: the header's payload fields.
-pub(crate) struct PayloadInfo {
-    pub salt: [u8; 24],
-    pub commitment: [u8; 32],
-    pub tar_size: u64,
-    pub plaintext_size: u64,
-    pub ciphertext_size: u64,
-    pub payload_digest: [u8; 32],
-}
-
-/// The payload, streamed: tar → (zstd) → chunked encryption (none for a public archive, `file_key`
-/// `None`) → BLAKE3 → out (FORMAT.md §6).
-fn write_payload<W: Write>(
-    out: W,
-    file_key: Option<&[u8; 32]>,
-    (compression, zstd_level): (Compression, i32),
-    manifest_bytes: &[u8],
-    manifest: &Manifest,
-    inputs: &[Input],
-) -> Result<PayloadInfo> {
-    let sink = Counting {
-        inner: BufWriter::with_capacity(1 << 20, out),
-        count: 0,
-        hash: Some(blake3::Hasher::new()),
-    };
-    let enc = match file_key {
-        Some(k) => Protect::Encrypt(Box::new(
-            chunked::Encryptor::new(sink, k, PAYLOAD_CONTEXT)
-                .context(|| "writing the archive".into())?,
-        )),
-        None => Protect::Clear(sink),
-    };
-    let (salt, commitment) = match &enc {
-        Protect::Encrypt(e) => (e.salt(), e.commitment()),
-        Protect::Clear(_) => ([0; 24], [0; 32]),
-    };
-    let plain = Counting {
-        inner: enc,
-        count: 0,
-        hash: None,
-    };
-    let (plain, tar_size) = match compression {
-        Compression::Zstd => {
-            let mut z = zstd::stream::write::Encoder::new(plain, zstd_level)
-                .context(|| "starting zstd".into())?;
-            z.window_log(ZSTD_WINDOW_LOG)
-                .context(|| "configuring zstd".into())?;
-            let tar = write_tar(
-                Counting {
-                    inner: z,
-                    count: 0,
-                    hash: None,
-                },
-                manifest_bytes,
-                manifest,
-                inputs,
-            )?;
-            let tar_size = tar.count;
-            (
-                tar.inner.finish().context(|| "finishing zstd".into())?,
-                tar_size,
-            )
-        }
-        Compression::None => {
-            let tar = write_tar(
-                Counting {
-                    inner: plain,
-                    count: 0,
-                    hash: None,
-                },
-                manifest_bytes,
-                manifest,
-                inputs,
-            )?;
-            let tar_size = tar.count;
-            (tar.inner, tar_size)
-        }
-    };
-    let plaintext_size = plain.count;
-    let mut sink = plain
-        .inner
-        .finish()
-        .context(|| "writing the archive".into())?;
-    sink.flush().context(|| "writing the archive".into())?;
-    let payload_digest = *sink
-        .hash
-        .take()
-        .expect("hashing sink")
-        .finalize()
-        .as_bytes();
-    Ok(PayloadInfo {
-        salt,
-        commitment,
-        tar_size,
-        plaintext_size,
-        ciphertext_size: sink.count,
-        payload_digest,
-    })
 }
 
 /// How `seal_file` treats its output path.

@@ -68,6 +68,7 @@ impl World {
             details: Default::default(),
             limits: Limits::default(),
             public: false,
+            oms_key: None,
             also_reads: Vec::new(),
         }
     }

@@ -65,6 +65,7 @@ fn seal_as(
         details,
         limits: Limits::default(),
         public,
+        oms_key: None,
         also_reads: Vec::new(),
     };
     let inputs: Vec<Input> = inputs

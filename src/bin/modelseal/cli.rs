@@ -73,9 +73,13 @@ pub(crate) enum Command {
         /// Output directory (must not exist, unless --force).
         #[arg(short = 'o', long = "output", value_name = "OUT_DIR")]
         output: PathBuf,
-        /// Replace an existing output directory.
+        /// Replace an existing output directory (and --oms-signature file).
         #[arg(long)]
         force: bool,
+        /// Write the OpenSSF Model Signing bundle the archive carries (sealed with --oms-key) to
+        /// FILE, for `model_signing verify key --signature FILE OUT_DIR`.
+        #[arg(long = "oms-signature", value_name = "FILE")]
+        oms_signature: Option<PathBuf>,
         /// Release pickles only if every global they import is allowed, and other files only if
         /// they are a recognised safe format. Comma-separated: @sklearn (the shipped list for the
         /// scikit-learn release the model records), @FILE (a list, one entry per line), exact
@@ -299,6 +303,15 @@ pub(crate) struct SealingArgs {
     /// in the clear, for no recipient (no -r, no --shared-key); opened and verified with no key.
     #[arg(long)]
     pub(crate) public: bool,
+    /// Also sign the model files as an OpenSSF Model Signing bundle with this P-256 key (PEM, as
+    /// `openssl ecparam -name prime256v1 -genkey` writes it), carried in the archive; `open
+    /// --oms-signature FILE` writes it out for `model_signing verify key`.
+    #[arg(
+        long = "oms-key",
+        env = "MODELSEAL_OMS_KEY_FILE",
+        value_name = "EC.pem"
+    )]
+    pub(crate) oms_key: Option<PathBuf>,
     /// Model name.
     #[arg(long)]
     pub(crate) name: String,

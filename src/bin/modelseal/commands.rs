@@ -132,6 +132,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), Error> {
             key,
             output,
             force,
+            oms_signature,
             allow_globals,
             expect,
             archive,
@@ -149,18 +150,20 @@ pub(crate) fn run(cli: Cli) -> Result<(), Error> {
             let input = archive_input(&archive)?;
             let size = std::fs::metadata(&archive).map(|m| m.len()).unwrap_or(0);
             let bar = progress::Progress::start("opening", size, quiet);
-            let report = open::open_reader_checked(
-                input,
-                Decryption::from(k.as_ref()),
-                &output,
-                &opts,
-                open::OpenOutput { force },
-                &checks,
-            );
+            let report = open::Archive::read(input, &opts.limits)
+                .and_then(|a| a.verify(&opts))
+                .and_then(|a| {
+                    a.decrypt(Decryption::from(k.as_ref())).to_dir_with_oms(
+                        &output,
+                        open::OpenOutput { force },
+                        &checks,
+                        oms_signature.as_deref(),
+                    )
+                });
             drop(bar);
             let report = report?;
             let h = report.header.get();
-            let files = report.manifest.files.len();
+            let files = report.manifest.model_files().count();
             outln!(
                 "opened {} {} signed by {}",
                 h.model_name,
@@ -171,6 +174,14 @@ pub(crate) fn run(cli: Cli) -> Result<(), Error> {
                 "{files} file(s) checked and written to {}",
                 output.display()
             );
+            if let Some(sig) = &oms_signature {
+                outln!(
+                    "OMS bundle written to {} (model_signing verify key --signature {} {})",
+                    sig.display(),
+                    sig.display(),
+                    output.display()
+                );
+            }
             Ok(())
         }
         Command::Inspect {
@@ -380,6 +391,7 @@ pub(crate) fn parse_metrics(path: &Path) -> Result<BTreeMap<String, f64>, Error>
 /// Keys, recipients and the manifest fields shared by `seal` and `train`.
 pub(crate) struct Sealing {
     pub(crate) keys: seal::SealKeys,
+    pub(crate) oms_key: Option<modelseal::oms::EcSigningKey>,
     pub(crate) expiry: Option<modelseal::time::Expiry>,
     pub(crate) metadata: BTreeMap<String, String>,
     pub(crate) details: Details,
@@ -410,6 +422,11 @@ impl SealingArgs {
         }
         Ok(Sealing {
             keys: seal::SealKeys::read(&self.key, &self.recipients, self.shared_key.as_deref())?,
+            oms_key: self
+                .oms_key
+                .as_deref()
+                .map(modelseal::oms::EcSigningKey::read)
+                .transpose()?,
             expiry: self
                 .expires
                 .as_deref()
@@ -433,8 +450,15 @@ impl Sealing {
             .with_metadata(self.metadata.clone())
             .with_compression(compression)
             .with_details(self.details.clone())
-            .with_also_reads(a.train_data.iter().chain(&a.source).cloned())
+            .with_also_reads(
+                a.train_data
+                    .iter()
+                    .chain(&a.source)
+                    .chain(&a.oms_key)
+                    .cloned(),
+            )
             .with_public(a.public)
+            .with_oms_key(self.oms_key.as_ref())
             .with_expiry(self.expiry)
     }
 }

@@ -35,6 +35,7 @@ impl Vocabulary for Cli {
                 "--compression takes auto, zstd (level 3), none, or zstd:LEVEL with LEVEL 1-19"
             }
             Term::Public => "--public",
+            Term::OmsKey => "`modelseal seal --oms-key EC.pem`",
             Term::Help => "`modelseal help`",
         }
     }

@@ -92,6 +92,12 @@ fn manifest_text(m: &Manifest) {
             outln!("    scikit-learn version in the pickle: {}", esc(v));
         }
     }
+    if let Some(f) = m.oms_bundle() {
+        outln!(
+            "oms bundle:  {} (OpenSSF Model Signing, written out by open --oms-signature FILE)",
+            f.path
+        );
+    }
     for (k, v) in &m.metadata {
         outln!("meta:        {} = {}", esc(k), esc(v));
     }
@@ -206,10 +212,19 @@ pub fn sealed(s: &SealSummary, out: &Path, signer: &SecretKey) {
             "sealed {} {} ({} file(s), {} bytes) to {to}",
             h.model_name,
             h.model_version,
-            s.manifest.files.len(),
-            s.manifest.files.iter().map(|f| f.size).sum::<u64>(),
+            s.manifest.model_files().count(),
+            s.manifest.model_files().map(|f| f.size).sum::<u64>(),
         ),
     );
+    if let Some(b) = s.manifest.oms_bundle() {
+        say(
+            to_stderr,
+            &format!(
+                "with an OpenSSF Model Signing bundle of those files ({}, {} bytes)",
+                b.path, b.size
+            ),
+        );
+    }
     say(
         to_stderr,
         &if h.suite.is_public() {
