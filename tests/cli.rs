@@ -1586,3 +1586,24 @@ fn public_refusals_are_one_error_and_one_hint_and_leave_nothing() {
     assert_refusal(&o, "payload digest mismatch");
     assert!(!p.join("out").exists());
 }
+
+#[test]
+fn oms_signature_from_an_archive_without_a_bundle_is_one_error_and_one_hint() {
+    let d = setup();
+    let p = d.path();
+    seal(p);
+    let before = names(p);
+    let o = run(
+        p,
+        &[
+            "open", "-t", "alice.pub", "-i", "bob.key", "--no-state", "--oms-signature", "m.sig",
+            "-o", "out", "m.mseal",
+        ],
+    );
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    let lines: Vec<&str> = o.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", o.stderr);
+    assert!(lines[0].contains("carries no OMS bundle"), "{}", o.stderr);
+    assert!(lines[1].contains("--oms-key"), "{}", o.stderr);
+    assert_eq!(names(p), before);
+}

@@ -30,10 +30,11 @@ fn seal(
     shared: bool,
     expires: Option<u64>,
 ) -> Vec<u8> {
-    seal_as(inputs, compression, details, shared, expires, false)
+    seal_as(inputs, compression, details, shared, expires, false, false)
 }
 
-/// [`seal`], or a public archive (suite 1, no recipients) when `public`.
+/// [`seal`], or a public archive (suite 1, no recipients) when `public`, carrying an OMS bundle
+/// when `oms`.
 fn seal_as(
     inputs: Vec<(&str, Vec<u8>)>,
     compression: CompressionChoice,
@@ -41,7 +42,9 @@ fn seal_as(
     shared: bool,
     expires: Option<u64>,
     public: bool,
+    oms: bool,
 ) -> Vec<u8> {
+    let oms_key = modelseal::oms::EcSigningKey::from_bytes(&[42; 32]).unwrap();
     let (author, reader) = modelseal::fuzzing::keys();
     let rp = reader.public();
     let ci = modelseal::keys::SharedKey::generate();
@@ -65,7 +68,7 @@ fn seal_as(
         details,
         limits: Limits::default(),
         public,
-        oms_key: None,
+        oms_key: oms.then_some(&oms_key),
         also_reads: Vec::new(),
     };
     let inputs: Vec<Input> = inputs
@@ -221,6 +224,7 @@ fn main() {
                 false,
                 Some(CREATED + 1000),
                 true,
+                false,
             ),
         ));
     }
@@ -233,6 +237,25 @@ fn main() {
                 Details::default(),
                 false,
                 None,
+                true,
+                false,
+            ),
+        ));
+    }
+    // Archives carrying an OMS bundle (.modelseal/oms.sig), encrypted and public.
+    for (name, public) in [("oms_encrypted", false), ("oms_public", true)] {
+        archives.push((
+            name.into(),
+            seal_as(
+                vec![
+                    ("model/config.json", b"{}".to_vec()),
+                    ("model/weights.bin", big.clone()),
+                ],
+                CompressionChoice::Auto,
+                Details::default(),
+                false,
+                None,
+                public,
                 true,
             ),
         ));
