@@ -80,6 +80,21 @@ fn invalid(value: &str, detail: String) -> Error {
     .into()
 }
 
+/// Parses an RFC 3339 time in UTC (`2026-12-02T00:00:00Z`, fractional seconds dropped) as Unix
+/// seconds: the times of a trust policy. Other offsets are refused (write the time in UTC).
+pub fn parse_rfc3339(value: &str) -> std::result::Result<u64, String> {
+    let t = humantime::parse_rfc3339(value)
+        .map_err(|e| format!("not an RFC 3339 time in UTC (…Z): {e}"))?;
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| "before 1970".to_string())?
+        .as_secs();
+    if secs > MAX_TIME {
+        return Err("after 9999-12-31T23:59:59Z".into());
+    }
+    Ok(secs)
+}
+
 /// Formats Unix seconds as RFC 3339 UTC (`2026-12-02T00:00:00Z`). Never panics: a time after
 /// year 9999 (which no archive carries: they are refused at seal and at parse) prints as `@SECS`.
 pub fn rfc3339(secs: u64) -> String {

@@ -15,7 +15,22 @@
 //! [[threshold]]
 //! models = ["fraud/*"]
 //! signers = 2
+//!
+//! # A key valid only for archives created in 2026 (the header's signed creation time).
+//! [[key]]
+//! file = "release-2026.pub"
+//! not_before = 2026-01-01T00:00:00Z
+//! not_after = 2026-12-31T23:59:59Z
+//!
+//! # A leaked key: archives it signed are refused; with `since`, only those created at or after
+//! # that time (an old release signed before the leak still verifies).
+//! [[revoked]]
+//! id = "3f1c0d1e2a4b5c6d7e8f90a1b2c3d4e5"
+//! reason = "laptop stolen"
+//! since = 2026-11-30T00:00:00Z
 //! ```
+//!
+//! Revoked keys and keys outside their window are never counted towards a threshold.
 //!
 //! A key the policy does not mention is trusted for every model. Patterns use `*` (any run of
 //! characters, `/` included) and `?` (one character).
@@ -23,7 +38,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::error::{IoContext, KeyError, Result, TrustError};
+use crate::error::{IoContext, KeyError, Result, TrustError, UsageError};
 use crate::keys::{KeyId, PublicKey};
 
 /// The policy file's name inside a trust directory.
@@ -37,6 +52,26 @@ pub struct TrustStore {
     keys: BTreeMap<KeyId, PublicKey>,
     scopes: BTreeMap<KeyId, Vec<String>>,
     thresholds: Vec<(Vec<String>, usize)>,
+    windows: BTreeMap<KeyId, Validity>,
+    revoked: BTreeMap<KeyId, Revocation>,
+}
+
+/// When a key may have signed: archives whose signed creation time lies outside are refused.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Validity {
+    /// The earliest creation time accepted (Unix seconds, inclusive).
+    pub not_before: Option<u64>,
+    /// The latest creation time accepted (Unix seconds, inclusive).
+    pub not_after: Option<u64>,
+}
+
+/// A revoked key: why, and from which signed creation time (all archives when `None`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revocation {
+    /// Why, for the refusal's message.
+    pub reason: String,
+    /// Archives created at or after this time (Unix seconds) are refused; all when `None`.
+    pub since: Option<u64>,
 }
 
 #[derive(serde::Deserialize)]
@@ -46,6 +81,8 @@ struct PolicyFile {
     key: Vec<KeyRule>,
     #[serde(default)]
     threshold: Vec<ThresholdRule>,
+    #[serde(default)]
+    revoked: Vec<RevokedRule>,
 }
 
 #[derive(serde::Deserialize)]
@@ -53,7 +90,27 @@ struct PolicyFile {
 struct KeyRule {
     id: Option<String>,
     file: Option<String>,
-    models: Vec<String>,
+    models: Option<Vec<String>>,
+    not_before: Option<toml::value::Datetime>,
+    not_after: Option<toml::value::Datetime>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokedRule {
+    id: String,
+    reason: String,
+    since: Option<toml::value::Datetime>,
+}
+
+/// A policy time: an RFC 3339 date-time with an offset (TOML's offset date-time), as Unix seconds.
+fn policy_time(t: &toml::value::Datetime, what: &str) -> std::result::Result<u64, String> {
+    if t.date.is_none() || t.time.is_none() || t.offset.is_none() {
+        return Err(format!(
+            "{what} = {t} is not a full date-time with an offset (write 2026-01-01T00:00:00Z)"
+        ));
+    }
+    crate::time::parse_rfc3339(&t.to_string()).map_err(|e| format!("{what} = {t}: {e}"))
 }
 
 #[derive(serde::Deserialize)]
@@ -61,6 +118,12 @@ struct KeyRule {
 struct ThresholdRule {
     models: Vec<String>,
     signers: usize,
+}
+
+/// A key id as 32 hex digits (either case).
+fn parse_key_id(s: &str) -> Option<KeyId> {
+    let bytes = hex::decode(s).ok()?;
+    Some(KeyId(bytes.try_into().ok()?))
 }
 
 /// Matches `name` against a glob with `*` and `?`.
@@ -138,8 +201,19 @@ impl TrustStore {
             return Ok(());
         }
         refuse_writable_by_others(path, &meta)?;
+        let by_file = self.add_dir_keys(path)?;
+        let policy_path = path.join(POLICY_FILE);
+        if policy_path.symlink_metadata().is_ok() {
+            let text = read_policy(&policy_path)?;
+            self.apply_policy(&policy_path, &text, &by_file)?;
+        }
+        Ok(())
+    }
+
+    /// Adds every `*.pub` of a directory; returns their ids by file name (for `file =` rules).
+    fn add_dir_keys(&mut self, dir: &Path) -> Result<BTreeMap<String, KeyId>> {
         let mut by_file: BTreeMap<String, KeyId> = BTreeMap::new();
-        for p in list_pub_files(path)? {
+        for p in list_pub_files(dir)? {
             let key = read_trusted_key(&p)?;
             if let Some(name) = p.file_name().and_then(|n| n.to_str()) {
                 by_file.insert(name.to_owned(), key.key_id());
@@ -147,23 +221,24 @@ impl TrustStore {
             self.add(key);
         }
         if by_file.is_empty() {
-            return Err(KeyError::EmptyTrustStore { path: path.into() }.into());
+            return Err(KeyError::EmptyTrustStore { path: dir.into() }.into());
         }
-        let policy_path = path.join(POLICY_FILE);
-        if policy_path.symlink_metadata().is_ok() {
-            self.load_policy(&policy_path, &by_file)?;
-        }
-        Ok(())
+        Ok(by_file)
     }
 
-    fn load_policy(&mut self, path: &Path, by_file: &BTreeMap<String, KeyId>) -> Result<()> {
-        let text = read_policy(path)?;
+    /// Applies a policy's text (read from `path`) to the store.
+    fn apply_policy(
+        &mut self,
+        path: &Path,
+        text: &str,
+        by_file: &BTreeMap<String, KeyId>,
+    ) -> Result<()> {
         let bad = |detail: String| TrustError::BadPolicy {
             path: path.into(),
             detail,
         };
         // toml's own rendering is several lines with a source excerpt; one line with the place.
-        let policy: PolicyFile = toml::from_str(&text).map_err(|e| {
+        let policy: PolicyFile = toml::from_str(text).map_err(|e| {
             let at = e
                 .span()
                 .map(|r| {
@@ -185,13 +260,67 @@ impl TrustStore {
                     .ok_or_else(|| bad(format!("key file {f} is not in the trust directory")))?,
                 _ => return Err(bad("each [[key]] needs exactly one of id or file".into()).into()),
             };
-            if rule.models.is_empty() {
+            if rule.models.is_none() && rule.not_before.is_none() && rule.not_after.is_none() {
                 return Err(bad(format!(
-                    "key {id} has an empty models list; remove the key instead"
+                    "[[key]] {id} says nothing: give models, not_before or not_after"
                 ))
                 .into());
             }
-            self.scopes.entry(id).or_default().extend(rule.models);
+            if let Some(models) = rule.models {
+                if models.is_empty() {
+                    return Err(bad(format!(
+                        "key {id} has an empty models list; remove the key instead"
+                    ))
+                    .into());
+                }
+                self.scopes.entry(id).or_default().extend(models);
+            }
+            let window = Validity {
+                not_before: rule
+                    .not_before
+                    .as_ref()
+                    .map(|t| policy_time(t, "not_before"))
+                    .transpose()
+                    .map_err(bad)?,
+                not_after: rule
+                    .not_after
+                    .as_ref()
+                    .map(|t| policy_time(t, "not_after"))
+                    .transpose()
+                    .map_err(bad)?,
+            };
+            if let (Some(a), Some(b)) = (window.not_before, window.not_after) {
+                if a > b {
+                    return Err(bad(format!("key {id}: not_before is after not_after")).into());
+                }
+            }
+            if window != Validity::default() {
+                self.set_validity(id, window);
+            }
+        }
+        for r in policy.revoked {
+            let id = parse_key_id(&r.id).ok_or_else(|| {
+                bad(format!(
+                    "[[revoked]] id {:?} is not a key id (32 hex digits)",
+                    r.id
+                ))
+            })?;
+            if self.revoked.contains_key(&id) {
+                return Err(bad(format!("key {id} is revoked twice")).into());
+            }
+            let since = r
+                .since
+                .as_ref()
+                .map(|t| policy_time(t, "since"))
+                .transpose()
+                .map_err(bad)?;
+            self.revoke(
+                id,
+                Revocation {
+                    reason: r.reason,
+                    since,
+                },
+            );
         }
         for t in policy.threshold {
             if t.signers == 0 || t.models.is_empty() {
@@ -200,6 +329,47 @@ impl TrustStore {
             self.thresholds.push((t.models, t.signers));
         }
         Ok(())
+    }
+
+    /// Revokes a key (whether or not it is in the store): see [`Revocation`].
+    pub fn revoke(&mut self, id: KeyId, revocation: Revocation) {
+        self.revoked.insert(id, revocation);
+    }
+
+    /// Limits the creation times of the archives a key may have signed.
+    pub fn set_validity(&mut self, id: KeyId, window: Validity) {
+        self.windows.insert(id, window);
+    }
+
+    /// Whether `id` may have signed an archive created at `created` (the header's signed
+    /// creation time): refused when the key is revoked for that time or outside its window.
+    pub fn check_valid_at(&self, id: &KeyId, created: u64) -> Result<(), TrustError> {
+        if let Some(r) = self.revoked.get(id) {
+            if r.since.is_none_or(|since| created >= since) {
+                return Err(TrustError::Revoked {
+                    key_id: id.to_string(),
+                    reason: r.reason.clone(),
+                    since: r.since.map(crate::time::rfc3339),
+                });
+            }
+        }
+        if let Some(w) = self.windows.get(id) {
+            if w.not_before.is_some_and(|t| created < t) || w.not_after.is_some_and(|t| created > t)
+            {
+                return Err(TrustError::KeyNotValidAt {
+                    key_id: id.to_string(),
+                    created: crate::time::rfc3339(created),
+                    not_before: w.not_before.map(crate::time::rfc3339),
+                    not_after: w.not_after.map(crate::time::rfc3339),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The revoked keys.
+    pub fn revocations(&self) -> &BTreeMap<KeyId, Revocation> {
+        &self.revoked
     }
 
     /// The trusted key with this id.
@@ -341,6 +511,48 @@ pub fn dir_add(dir: &Path, key_file: &Path, models: &[String]) -> Result<KeyId> 
         crate::fs::write_atomic(&policy, text.as_bytes())?;
     }
     Ok(id)
+}
+
+/// Revokes a key in a trust directory's policy (`[[revoked]]`), atomically: the new policy is
+/// checked to load before it replaces the old one. `since` is an RFC 3339 UTC time.
+pub fn dir_revoke(dir: &Path, id: &str, reason: &str, since: Option<&str>) -> Result<KeyId> {
+    let policy = dir.join(POLICY_FILE);
+    let bad = |detail: String| TrustError::BadPolicy {
+        path: policy.clone(),
+        detail,
+    };
+    let key =
+        parse_key_id(id).ok_or_else(|| bad(format!("{id:?} is not a key id (32 hex digits)")))?;
+    if let Some(s) = since {
+        crate::time::parse_rfc3339(s).map_err(|e| UsageError::InvalidTime {
+            value: s.into(),
+            detail: e,
+        })?;
+    }
+    // The store as it loads now: a directory `verify` would refuse is not edited, and a key
+    // revoked already is not revoked twice.
+    let mut store = TrustStore::new();
+    store.add_path(dir)?;
+    if store.revoked.contains_key(&key) {
+        return Err(bad(format!("key {key} is already revoked")).into());
+    }
+    let mut text = if policy.exists() {
+        read_policy(&policy)?
+    } else {
+        String::new()
+    };
+    let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
+    text.push_str(&format!(
+        "\n[[revoked]]\nid = \"{key}\"\nreason = {}\n{}",
+        quote(reason),
+        since.map(|s| format!("since = {s}\n")).unwrap_or_default()
+    ));
+    // Refuse to write a policy that would not load.
+    let mut check = TrustStore::new();
+    let by_file = check.add_dir_keys(dir)?;
+    check.apply_policy(&policy, &text, &by_file)?;
+    crate::fs::write_atomic(&policy, text.as_bytes())?;
+    Ok(key)
 }
 
 /// Removes a key (by id) from a trust directory, and its `[[key]]` rules from the policy.

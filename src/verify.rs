@@ -157,6 +157,10 @@ impl UnverifiedHeader {
             }
             .into());
         }
+        // The policy's revocations and validity windows, against the creation time the signature
+        // just authenticated.
+        let created = self.header.created;
+        trust.check_valid_at(&signer, created)?;
         // Step 4: every other signature by a trusted key verifies too; those trusted for this model
         // count towards the policy's threshold. Keys are counted by id, and an id is a hash of the
         // one canonical encoding of the key (non-canonical encodings are refused at import), so a
@@ -171,7 +175,9 @@ impl UnverifiedHeader {
                     }
                     .into());
                 }
-                if trust.get_for(&id, model).is_some() {
+                // Only valid, unrevoked keys count towards the threshold.
+                if trust.get_for(&id, model).is_some() && trust.check_valid_at(&id, created).is_ok()
+                {
                     cosigners.push(id);
                 }
             }

@@ -1596,8 +1596,17 @@ fn oms_signature_from_an_archive_without_a_bundle_is_one_error_and_one_hint() {
     let o = run(
         p,
         &[
-            "open", "-t", "alice.pub", "-i", "bob.key", "--no-state", "--oms-signature", "m.sig",
-            "-o", "out", "m.mseal",
+            "open",
+            "-t",
+            "alice.pub",
+            "-i",
+            "bob.key",
+            "--no-state",
+            "--oms-signature",
+            "m.sig",
+            "-o",
+            "out",
+            "m.mseal",
         ],
     );
     assert_eq!(o.code, 2, "{}", o.stderr);

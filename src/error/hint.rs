@@ -296,6 +296,16 @@ impl Error {
                  knowingly)",
                 t(Term::NoState)
             ),
+            Error::Trust(TrustError::Revoked { .. }) => {
+                "the signing key was revoked by your trust policy ([[revoked]] in policy.toml): do \
+                 not use this archive; ask the publisher for one signed by a current key"
+                    .into()
+            }
+            Error::Trust(TrustError::KeyNotValidAt { .. }) => {
+                "the archive was made outside its signing key's validity window (not_before / \
+                 not_after in policy.toml); ask for one signed by a key valid at that time"
+                    .into()
+            }
             Error::Trust(_) => format!("see {} for the policy format", t(Term::TrustHelp)),
             Error::Oms(OmsError::NotCarried { .. }) => format!(
                 "ask the signer to seal with {}, or sign the opened directory yourself with \

@@ -201,6 +201,20 @@ pub(crate) enum TrustAction {
         /// The key id (as `trust list` prints it).
         key_id: String,
     },
+    /// Revoke a key (a leaked one): archives it signed are refused, or with --since only those
+    /// created at or after that time. Written to the directory's policy.toml.
+    Revoke {
+        /// The key id (32 hex digits, as `trust list` prints it); it need not be in the directory.
+        key_id: String,
+        /// Why (shown in every refusal).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        /// Refuse only archives whose signed creation time is at or after this RFC 3339 UTC
+        /// time (2026-11-30T00:00:00Z). The creation time is the signer's claim: whoever holds the
+        /// leaked key can backdate it, so give --since only if you accept that.
+        #[arg(long, value_name = "RFC3339")]
+        since: Option<String>,
+    },
 }
 
 #[derive(Args)]

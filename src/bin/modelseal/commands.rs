@@ -82,6 +82,21 @@ pub(crate) fn run(cli: Cli) -> Result<(), Error> {
                     let removed = modelseal::trust::dir_remove(&dir, &key_id)?;
                     outln!("removed {}", removed.display());
                 }
+                TrustAction::Revoke {
+                    key_id,
+                    reason,
+                    since,
+                } => {
+                    let id =
+                        modelseal::trust::dir_revoke(&dir, &key_id, &reason, since.as_deref())?;
+                    match &since {
+                        Some(t) => outln!(
+                            "revoked {id} in {} for archives created since {t}",
+                            dir.display()
+                        ),
+                        None => outln!("revoked {id} in {}", dir.display()),
+                    }
+                }
                 TrustAction::List => {
                     let mut store = TrustStore::new();
                     store.add_path(&dir)?;
@@ -91,6 +106,15 @@ pub(crate) fn run(cli: Cli) -> Result<(), Error> {
                             "  {}  models: {}",
                             k.key_id(),
                             store.scopes_of(&k.key_id()).join(", ")
+                        );
+                    }
+                    for (id, r) in store.revocations() {
+                        outln!(
+                            "  revoked {id}{}: {}",
+                            r.since
+                                .map(|t| format!(" since {}", modelseal::time::rfc3339(t)))
+                                .unwrap_or_default(),
+                            render::esc(&r.reason)
                         );
                     }
                     for (patterns, n) in store.thresholds() {
