@@ -47,6 +47,8 @@ pub fn key_files(data: &[u8]) {
         let again = PublicKey::from_line(&k.to_line(), origin).expect("re-parse");
         assert_eq!(again, k);
     }
+    // Encrypted keys: structure, checksum and work factor only (scrypt itself is not fuzzed).
+    let _ = SecretKey::check_encrypted_line(text, origin);
     if let Ok(k) = SecretKey::from_line(text, origin) {
         let again = SecretKey::from_line(&k.to_line(), origin).expect("re-parse");
         assert_eq!(again.public(), k.public());

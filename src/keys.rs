@@ -12,6 +12,13 @@ use base64::Engine;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use zeroize::Zeroizing;
 
+mod encrypted;
+
+pub use encrypted::{
+    read_passphrase, PassphraseSource, DEFAULT_LOG_N, ENCRYPTED_SECRET_KEY_TYPE, LOG_N_ENV,
+    MAX_LOG_N, MIN_LOG_N, NEW_PASSPHRASE_FILE_ENV, PASSPHRASE_FILE_ENV,
+};
+
 use crate::crypto::{self, sign, wrap};
 use crate::error::{Error, IoContext, KeyError, Result};
 use crate::limits::MAX_KEY_FILE_BYTES;
@@ -170,11 +177,16 @@ impl SecretKey {
         &self.x25519
     }
 
-    pub(crate) fn to_line(&self) -> Zeroizing<String> {
+    /// Ed25519 seed || X25519 secret, the payload of a secret key line.
+    fn secret_bytes(&self) -> Zeroizing<[u8; 64]> {
         let mut payload = Zeroizing::new([0u8; 64]);
         payload[..32].copy_from_slice(self.ed25519.as_bytes());
         payload[32..].copy_from_slice(self.x25519.as_bytes());
-        Zeroizing::new(encode_line(SECRET_KEY_TYPE, payload.as_ref()))
+        payload
+    }
+
+    pub(crate) fn to_line(&self) -> Zeroizing<String> {
+        Zeroizing::new(encode_line(SECRET_KEY_TYPE, self.secret_bytes().as_ref()))
     }
 
     pub(crate) fn from_line(line: &str, origin: &Path) -> Result<SecretKey, KeyError> {
@@ -189,15 +201,90 @@ impl SecretKey {
         })
     }
 
-    /// Reads a secret key file, refusing one readable by group or others.
+    /// Reads a secret key file, refusing one readable by group or others. A passphrase-encrypted
+    /// one asks for its passphrase ([`read_passphrase`]: `MODELSEAL_PASSPHRASE_FILE`, else the
+    /// terminal); its work factor is checked before anything is asked or derived.
     pub fn read(path: &Path) -> Result<SecretKey> {
-        let text = read_secret(path, SECRET_KEY_TYPE)?;
+        let text = read_secret(path, &[SECRET_KEY_TYPE, ENCRYPTED_SECRET_KEY_TYPE])?;
         let line = single_key_line(&text, path)?;
+        if line.starts_with(ENCRYPTED_SECRET_KEY_TYPE) {
+            let sealed = encrypted::EncryptedLine::parse(line, path)?;
+            let passphrase = read_passphrase(path, PassphraseSource::Current)?;
+            return Ok(sealed.decrypt(passphrase.as_bytes(), path)?);
+        }
         Ok(SecretKey::from_line(line, path)?)
+    }
+
+    /// Parses an encrypted key line and decrypts it with `passphrase` (the library's way in,
+    /// with no terminal or environment involved).
+    pub fn from_encrypted_line(line: &str, passphrase: &[u8], origin: &Path) -> Result<SecretKey> {
+        Ok(encrypted::EncryptedLine::parse(line, origin)?.decrypt(passphrase, origin)?)
+    }
+
+    /// Checks an encrypted key line's structure, checksum and work factor without deriving
+    /// anything (what is refused before any scrypt work; the fuzz target's entry).
+    pub fn check_encrypted_line(line: &str, origin: &Path) -> Result<()> {
+        encrypted::EncryptedLine::parse(line, origin)?;
+        Ok(())
+    }
+
+    /// This key as an encrypted key line under `passphrase` (scrypt 2^`log_n`, 10..=22).
+    pub fn to_encrypted_line(&self, passphrase: &[u8], log_n: u8) -> Result<Zeroizing<String>> {
+        if !(MIN_LOG_N..=MAX_LOG_N).contains(&log_n) {
+            return Err(KeyError::WorkFactor {
+                path: PathBuf::from("(new key)"),
+                log_n,
+                min: MIN_LOG_N,
+                max: MAX_LOG_N,
+            }
+            .into());
+        }
+        Ok(encrypted::encrypt_line(self, passphrase, log_n))
+    }
+
+    /// The body of a secret key file: a comment and the key line, encrypted under `passphrase`
+    /// when one is given.
+    fn file_body(&self, passphrase: Option<&[u8]>) -> Result<Zeroizing<String>> {
+        let id = self.public().key_id();
+        Ok(Zeroizing::new(match passphrase {
+            Some(p) => format!(
+                "# modelseal secret key {id}, encrypted with a passphrase (scrypt, AES-256-GCM)\n{}\n",
+                self.to_encrypted_line(p, encrypted::log_n_to_write()?)?.as_str()
+            ),
+            None => format!(
+                "# modelseal secret key {id}; keep it private\n{}\n",
+                self.to_line().as_str()
+            ),
+        }))
+    }
+
+    /// Changes, adds or (with `new` `None`) removes the passphrase of the key file at `path`, in
+    /// place: the new file is written beside it (mode 0600) and renamed over it, so the key is
+    /// never half-written. The current passphrase is asked for when the key is encrypted.
+    pub fn change_passphrase(path: &Path, new: Option<&[u8]>) -> Result<SecretKey> {
+        let key = SecretKey::read(path)?;
+        let body = key.file_body(new)?;
+        crate::fs::write_atomic(path, body.as_bytes())?;
+        Ok(key)
+    }
+
+    /// Whether the key file at `path` is passphrase-encrypted (read bounded, not decrypted).
+    pub fn is_encrypted_file(path: &Path) -> Result<bool> {
+        let text = read_secret(path, &[SECRET_KEY_TYPE, ENCRYPTED_SECRET_KEY_TYPE])?;
+        Ok(single_key_line(&text, path)?.starts_with(ENCRYPTED_SECRET_KEY_TYPE))
     }
 
     /// Writes `PREFIX.key` (mode 0600, never overwriting) and `PREFIX.pub`.
     pub fn write_pair(&self, prefix: &Path) -> Result<(PathBuf, PathBuf)> {
+        self.write_pair_with(prefix, None)
+    }
+
+    /// [`Self::write_pair`], the secret key encrypted under `passphrase` when one is given.
+    pub fn write_pair_with(
+        &self,
+        prefix: &Path,
+        passphrase: Option<&[u8]>,
+    ) -> Result<(PathBuf, PathBuf)> {
         let key_path = with_suffix(prefix, "key");
         let pub_path = with_suffix(prefix, "pub");
         for p in [&key_path, &pub_path] {
@@ -206,10 +293,7 @@ impl SecretKey {
             }
         }
         let id = self.public().key_id();
-        let body = Zeroizing::new(format!(
-            "# modelseal secret key {id}; keep it private\n{}\n",
-            self.to_line().as_str()
-        ));
+        let body = self.file_body(passphrase)?;
         write_secret_file(&key_path, body.as_bytes())?;
         let public = format!("# modelseal public key {id}\n{}\n", self.public().to_line());
         if let Err(e) = write_new_file(&pub_path, public.as_bytes(), 0o644) {
@@ -241,7 +325,7 @@ impl SharedKey {
 
     /// Reads a shared key file, refusing one readable by group or others.
     pub fn read(path: &Path) -> Result<SharedKey> {
-        let text = read_secret(path, SHARED_KEY_TYPE)?;
+        let text = read_secret(path, &[SHARED_KEY_TYPE])?;
         let line = single_key_line(&text, path)?;
         let payload = decode_line(line, SHARED_KEY_TYPE, 32, path)?;
         let mut k = Zeroizing::new([0u8; 32]);
@@ -373,14 +457,14 @@ fn read_bounded_from(file: std::fs::File, path: &Path) -> Result<Zeroizing<Strin
 
 /// Reads a secret key file. A file holding another type of key is refused as such first (the
 /// more useful message when a `.pub` is passed by mistake); then one readable by group or others.
-fn read_secret(path: &Path, expected: &'static str) -> Result<Zeroizing<String>> {
+fn read_secret(path: &Path, expected: &[&'static str]) -> Result<Zeroizing<String>> {
     let text = read_bounded(path)?;
     let line = single_key_line(&text, path)?;
     let kind = line.split_once(':').map_or("", |(k, _)| k);
-    if kind != expected {
+    if !expected.contains(&kind) {
         return Err(KeyError::WrongType {
             path: path.into(),
-            expected,
+            expected: expected[0],
             found: kind.chars().take(40).collect(),
         }
         .into());

@@ -102,6 +102,50 @@ pub(crate) fn aes_gcm_open_once(key: &[u8; 32], wrapped: &[u8; 48]) -> Option<Ze
     Some(out)
 }
 
+/// AES-256-GCM with a 12-byte zero nonce under a single-use key (one derived from a fresh salt),
+/// binding `aad`: a 64-byte secret key sealed to 80 bytes (keys/README.md, encrypted keys).
+pub(crate) fn aes_gcm_seal_secret(key: &[u8; 32], aad: &[u8], secret: &[u8; 64]) -> [u8; 80] {
+    use ring::aead;
+    let key = aead::LessSafeKey::new(
+        aead::UnboundKey::new(&aead::AES_256_GCM, key).expect("32-byte key"),
+    );
+    let mut buf = [0u8; 80];
+    buf[..64].copy_from_slice(secret);
+    let tag = key
+        .seal_in_place_separate_tag(
+            aead::Nonce::assume_unique_for_key([0u8; 12]),
+            aead::Aad::from(aad),
+            &mut buf[..64],
+        )
+        .expect("64 bytes is far below the AES-GCM message limit");
+    buf[64..].copy_from_slice(tag.as_ref());
+    buf
+}
+
+/// Opens [`aes_gcm_seal_secret`] output; `None` when the tag does not verify (the tag is
+/// compared in constant time by ring).
+pub(crate) fn aes_gcm_open_secret(
+    key: &[u8; 32],
+    aad: &[u8],
+    sealed: &[u8; 80],
+) -> Option<Zeroizing<[u8; 64]>> {
+    use ring::aead;
+    let key = aead::LessSafeKey::new(
+        aead::UnboundKey::new(&aead::AES_256_GCM, key).expect("32-byte key"),
+    );
+    let mut buf = Zeroizing::new(*sealed);
+    let plain = key
+        .open_in_place(
+            aead::Nonce::assume_unique_for_key([0u8; 12]),
+            aead::Aad::from(aad),
+            &mut buf[..],
+        )
+        .ok()?;
+    let mut out = Zeroizing::new([0u8; 64]);
+    out.copy_from_slice(plain);
+    Some(out)
+}
+
 /// HKDF-SHA-256 (extract and expand) to 32 bytes.
 pub(crate) fn hkdf_sha256(ikm: &[u8], salt: &[u8], info: &[u8]) -> Zeroizing<[u8; 32]> {
     use ring::hkdf;

@@ -138,7 +138,28 @@ impl Error {
             Error::Key(KeyError::EmptyTrustStore { .. }) => {
                 "put the signers' .pub files in the trust directory".into()
             }
+            Error::Key(KeyError::WrongPassphrase { .. }) => {
+                "type the key's passphrase again (or fix MODELSEAL_PASSPHRASE_FILE); if it is right, \
+                 the key file was altered: restore it from a backup"
+                    .into()
+            }
+            Error::Key(KeyError::WorkFactor { .. }) => {
+                "this key file was not written by modelseal, or was altered; re-encrypt the key with \
+                 `modelseal key passwd` from a trusted copy"
+                    .into()
+            }
             Error::Key(_) => "the key file is damaged or mistyped; copy it again from its owner".into(),
+            Error::Usage(UsageError::NoPassphrase { .. }) => {
+                "run it in a terminal to be asked, or name a file holding the passphrase (mode 0600) \
+                 in MODELSEAL_PASSPHRASE_FILE"
+                    .into()
+            }
+            Error::Usage(UsageError::PassphraseMismatch) => {
+                "type the same passphrase twice".into()
+            }
+            Error::Usage(UsageError::EmptyPassphrase) => {
+                "choose a passphrase (a few random words), or keep the key unencrypted with mode 0600".into()
+            }
             Error::Verify(VerifyError::UntrustedSigner { .. }) => format!(
                 "is the signer's key in your trust store? add its .pub to {} only if you trust that \
                  person",

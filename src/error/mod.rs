@@ -92,6 +92,26 @@ pub enum KeyError {
         /// The directory.
         path: PathBuf,
     },
+    /// A passphrase-encrypted secret key did not open: the passphrase is wrong, or the file was
+    /// altered (the two cannot be told apart).
+    #[error("{path}: wrong passphrase, or the encrypted key was altered")]
+    WrongPassphrase {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// An encrypted key's scrypt work factor is outside what is accepted: refused before any
+    /// work, so a hostile key file cannot make the reader spend minutes or gigabytes.
+    #[error("{path}: scrypt work factor 2^{log_n} outside the accepted 2^{min}..=2^{max}")]
+    WorkFactor {
+        /// The key file.
+        path: PathBuf,
+        /// Its log2(N).
+        log_n: u8,
+        /// The smallest accepted.
+        min: u8,
+        /// The largest accepted.
+        max: u8,
+    },
 }
 
 /// Signature, trust and payload-integrity checks.
@@ -481,6 +501,20 @@ pub enum UsageError {
         /// The path.
         path: PathBuf,
     },
+    /// A passphrase was needed and none could be read.
+    #[error("{path}: no passphrase: {detail}")]
+    NoPassphrase {
+        /// The key file it was for.
+        path: PathBuf,
+        /// Why none could be read.
+        detail: String,
+    },
+    /// The passphrase and its confirmation differ.
+    #[error("the passphrases typed differ")]
+    PassphraseMismatch,
+    /// An empty passphrase was given for a new encrypted key.
+    #[error("an empty passphrase protects nothing")]
+    EmptyPassphrase,
     /// No recipient given to seal for.
     #[error("no recipient: an archive is sealed for at least one public key or shared key")]
     NoRecipients,

@@ -123,7 +123,7 @@ pub struct SealOptions<'a> {
     /// Seal a public archive (FORMAT.md §4.5): signed, stored in the clear, no recipients.
     pub public: bool,
     /// Also sign the model files as an OpenSSF Model Signing bundle with this P-256 key, carried
-    /// in the archive as [`OMS_ENTRY`] (FORMAT.md §9, §11).
+    /// in the archive as `.modelseal/oms.sig` (FORMAT.md §9, §11).
     pub oms_key: Option<&'a EcSigningKey>,
     /// Model name.
     pub name: ModelName,

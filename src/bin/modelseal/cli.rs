@@ -33,8 +33,18 @@ pub(crate) enum Command {
         #[arg(short = 'o', long = "output", value_name = "PREFIX")]
         output: PathBuf,
         /// Generate a symmetric shared key (PREFIX.key) for CI recipients.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "passphrase")]
         shared: bool,
+        /// Encrypt the secret key under a passphrase (scrypt, AES-256-GCM), asked twice on the
+        /// terminal, or read from the file MODELSEAL_PASSPHRASE_FILE names. Every command that
+        /// reads the key then asks for it the same way.
+        #[arg(long)]
+        passphrase: bool,
+    },
+    /// Manage a secret key file.
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
     },
     /// Seal model files into an encrypted, signed archive.
     Seal(SealArgs),
@@ -214,6 +224,21 @@ pub(crate) enum TrustAction {
         /// leaked key can backdate it, so give --since only if you accept that.
         #[arg(long, value_name = "RFC3339")]
         since: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum KeyAction {
+    /// Change, add or remove the passphrase of a secret key, in place (atomically, mode 0600).
+    /// The current passphrase is read as for any use of the key; the new one is asked twice, or
+    /// read from the file MODELSEAL_NEW_PASSPHRASE_FILE names.
+    Passwd {
+        /// The secret key file.
+        #[arg(short = 'k', long = "key", value_name = "KEY.key")]
+        key: PathBuf,
+        /// Remove the passphrase: the key is stored unencrypted (mode 0600).
+        #[arg(long)]
+        remove: bool,
     },
 }
 

@@ -43,7 +43,39 @@ pub(crate) fn run(cli: Cli) -> Result<(), Error> {
                 }
             }
         }
-        Command::Keygen { output, shared } => keygen(&output, shared),
+        Command::Keygen {
+            output,
+            shared,
+            passphrase,
+        } => keygen(&output, shared, passphrase),
+        Command::Key {
+            action: KeyAction::Passwd { key, remove },
+        } => {
+            let new = if remove {
+                None
+            } else {
+                Some(modelseal::keys::read_passphrase(
+                    &key,
+                    modelseal::keys::PassphraseSource::New {
+                        env: modelseal::keys::NEW_PASSPHRASE_FILE_ENV,
+                    },
+                )?)
+            };
+            let k = SecretKey::change_passphrase(&key, new.as_ref().map(|p| p.as_bytes()))?;
+            match new {
+                Some(_) => outln!(
+                    "{} ({}) is now encrypted with the new passphrase",
+                    key.display(),
+                    k.public().key_id()
+                ),
+                None => outln!(
+                    "{} ({}) is now stored without a passphrase (mode 0600)",
+                    key.display(),
+                    k.public().key_id()
+                ),
+            }
+            Ok(())
+        }
         Command::Oms { action } => crate::oms::run(action),
         // What sealing refuses is the caller's input (exit 2), never a damaged archive.
         Command::Seal(args) => seal_cmd(args, quiet).map_err(modelseal::seal::as_seal_input),
@@ -348,16 +380,31 @@ pub(crate) fn seal_out(
     seal::seal_to_stream(inputs, opts, stdout.lock())
 }
 
-pub(crate) fn keygen(prefix: &Path, shared: bool) -> Result<(), Error> {
+pub(crate) fn keygen(prefix: &Path, shared: bool, passphrase: bool) -> Result<(), Error> {
     if shared {
         let path = SharedKey::generate().write(prefix)?;
         outln!("wrote shared key {} (mode 0600)", path.display());
     } else {
+        let pass = if passphrase {
+            Some(modelseal::keys::read_passphrase(
+                &std::path::PathBuf::from(format!("{}.key", prefix.display())),
+                modelseal::keys::PassphraseSource::New {
+                    env: modelseal::keys::PASSPHRASE_FILE_ENV,
+                },
+            )?)
+        } else {
+            None
+        };
         let key = SecretKey::generate();
-        let (k, p) = key.write_pair(prefix)?;
+        let (k, p) = key.write_pair_with(prefix, pass.as_ref().map(|p| p.as_bytes()))?;
         outln!(
-            "wrote secret key {} (mode 0600) and public key {}",
+            "wrote secret key {} (mode 0600{}) and public key {}",
             k.display(),
+            if passphrase {
+                ", passphrase-encrypted"
+            } else {
+                ""
+            },
             p.display()
         );
         outln!("key id {}", key.public().key_id());
