@@ -307,3 +307,49 @@ fn a_signed_manifest_misusing_the_reserved_names_is_refused() {
         );
     }
 }
+
+#[test]
+fn an_archive_refused_for_its_bundle_is_never_recorded_as_accepted() {
+    let w = World::new();
+    let lie = oms::sign_digests(
+        "m",
+        vec![FileDigest {
+            name: ResourceName::parse("weights.bin").unwrap(),
+            sha256: modelseal::crypto::sha256(b"other weights"),
+        }],
+        &[],
+        &ec(),
+    )
+    .unwrap();
+    let (mb, body) = crafted(&[
+        (OMS_ENTRY, &lie, OMS_FORMAT),
+        ("weights.bin", b"real", "unknown"),
+    ]);
+    let a = w.trusted_archive(&mb, &body, Compression::None, None);
+    let state = modelseal::state::RollbackState::at(w.path("state.json"));
+    let e = w.open_bytes_to_dir_err_with(&a, Some(&state));
+    assert!(
+        matches!(e, Error::Oms(OmsError::FileChanged { .. })),
+        "{e:?}"
+    );
+    // Nothing was recorded: the same name and version with other contents is not an
+    // equivocation, it opens.
+    let (mb, body) = crafted(&[("weights.bin", b"real", "unknown")]);
+    let good = w.trusted_archive(&mb, &body, Compression::None, None);
+    let file = w.path("good.mseal");
+    std::fs::write(&file, &good).unwrap();
+    let trust = w.trust();
+    let opts = ReadOptions {
+        now: Some(CREATED + 10),
+        state: Some(&state),
+        ..ReadOptions::new(&trust)
+    };
+    open::open_file(
+        &file,
+        Decryption::Identity(&w.reader),
+        &w.path("out"),
+        &opts,
+        Default::default(),
+    )
+    .unwrap();
+}

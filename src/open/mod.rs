@@ -288,6 +288,9 @@ impl<R: Read + Send> Decrypting<'_, '_, R> {
             root: tmp.path().to_path_buf(),
         };
         let root = tmp.path().to_path_buf();
+        // The carried OMS bundle is checked with the model checks, before acceptance is
+        // recorded: an archive refused for its bundle never enters the anti-rollback state.
+        let mut bundle = None;
         let opened = self.run(
             &mut sink,
             |m, _| {
@@ -296,30 +299,29 @@ impl<R: Read + Send> Decrypting<'_, '_, R> {
                     let policy = crate::scan::resolve_globals(m, allow)?;
                     crate::scan::check_globals_in_dir(m, &root, &policy)?;
                 }
+                let carried = m.files.iter().any(|f| f.path.as_str() == OMS_ENTRY);
+                if oms_signature.is_some() && !carried {
+                    return Err(OmsError::NotCarried {
+                        model: m.name.to_string(),
+                        version: m.version.to_string(),
+                    }
+                    .into());
+                }
+                if carried {
+                    let b = std::fs::read(root.join(OMS_ENTRY))
+                        .context(|| format!("reading {OMS_ENTRY}"))?;
+                    check_oms_bundle(m, &b)?;
+                    bundle = Some(b);
+                }
                 Ok(())
             },
             true,
         )?;
-        let m = &opened.manifest;
-        let carried = m.files.iter().any(|f| f.path.as_str() == OMS_ENTRY);
-        if oms_signature.is_some() && !carried {
-            return Err(OmsError::NotCarried {
-                model: m.name.to_string(),
-                version: m.version.to_string(),
-            }
-            .into());
-        }
-        let bundle = if carried {
+        if bundle.is_some() {
             let reserved = root.join(RESERVED_DIR);
-            let bundle =
-                std::fs::read(root.join(OMS_ENTRY)).context(|| format!("reading {OMS_ENTRY}"))?;
-            check_oms_bundle(m, &bundle)?;
             std::fs::remove_dir_all(&reserved)
                 .context(|| format!("removing {}", reserved.display()))?;
-            Some(bundle)
-        } else {
-            None
-        };
+        }
         commit_dir(tmp, out_dir, output.force)?;
         if let (Some(sig), Some(bundle)) = (oms_signature, &bundle) {
             crate::oms::write_bundle(sig, bundle)?;
