@@ -56,7 +56,7 @@ impl Vocabulary for PythonNames {
                 "compress= takes 'auto', 'zstd' (level 3), 'none' (or 0), or a zstd level 1-19"
             }
             Term::Public => "public=True",
-            Term::OmsKey => "the command line's `modelseal seal --oms-key`",
+            Term::OmsKey => "an OMS key when sealing with the command line's `modelseal seal`",
             Term::Help => "help(modelseal)",
         }
     }
