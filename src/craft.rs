@@ -138,6 +138,38 @@ pub fn archive_from_message(
     assemble(&format::encode(&header), signer, &payload)
 }
 
+/// A complete public archive (suite 1, FORMAT.md §4.5) around an arbitrary message, signed by
+/// `signer`.
+pub fn public_archive_from_message(
+    message: &[u8],
+    tar_size: u64,
+    compression: Compression,
+    manifest_bytes: &[u8],
+    created: u64,
+    signer: &SecretKey,
+) -> Vec<u8> {
+    let header = Header {
+        suite: Suite::Mseal1Ed25519PublicBlake3,
+        signer: signer.public().key_id().0,
+        recipients: Vec::new(),
+        salt: [0; 24],
+        commitment: [0; 32],
+        compression,
+        tar_size,
+        plaintext_size: message.len() as u64,
+        chunk_count: 0,
+        ciphertext_size: message.len() as u64,
+        payload_digest: *blake3::hash(message).as_bytes(),
+        model_name: "iris-tree".into(),
+        model_version: "1.0.0".into(),
+        created,
+        expires: None,
+        manifest_size: manifest_bytes.len() as u64,
+        manifest_sha256: crypto::sha256(manifest_bytes),
+    };
+    assemble(&format::encode(&header), signer, message)
+}
+
 /// One raw tar header block with any name bytes and type, checksum recomputed, followed by `data`
 /// padded to a block. `size` overrides the size field when given.
 pub fn tar_entry(name: &[u8], kind: u8, data: &[u8], size: Option<u64>) -> Vec<u8> {

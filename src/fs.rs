@@ -134,6 +134,7 @@ const KINDS: &[(&str, bool, &str)] = &[
     ("write", false, "a partial trust or state file"),
     ("open", true, "decrypted files of an interrupted open, possibly of an archive that would have been refused"),
     ("old", true, "the previous output of an open --force interrupted between its two renames"),
+    ("verify", true, "files of an interrupted verify --allow-globals, possibly of an archive that would have been refused"),
 ];
 
 /// Fails unless `path` still names the file or directory `handle` has open (and locked): the
@@ -514,6 +515,31 @@ pub(crate) fn refuse_shared_secret(path: &Path, file: &File) -> Result<()> {
     Ok(())
 }
 
+/// Refuses to replace an existing file output unless `force`, and anything but a regular file
+/// (`replaces` says what such a file is: `a regular file (the archive it wrote before)`). Returns
+/// what is there, when something is.
+pub(crate) fn refuse_file_output(
+    path: &Path,
+    force: bool,
+    replaces: &'static str,
+) -> Result<Option<std::fs::Metadata>> {
+    let Ok(existing) = path.symlink_metadata() else {
+        return Ok(None);
+    };
+    if !existing.file_type().is_file() {
+        return Err(crate::error::UsageError::OutputNotReplaceable {
+            path: path.into(),
+            found: kind(&existing),
+            replaces,
+        }
+        .into());
+    }
+    if !force {
+        return Err(crate::error::UsageError::OutputExists { path: path.into() }.into());
+    }
+    Ok(Some(existing))
+}
+
 /// What a file system entry is, for messages: `a regular file`, `a directory`, `a FIFO`...
 pub(crate) fn kind(meta: &std::fs::Metadata) -> &'static str {
     let t = meta.file_type();
@@ -566,6 +592,7 @@ mod tests {
             (".out.modelseal-open-a1B2c3", true),
             (".out.modelseal-old-a1B2c3", true),
             (".with.dots.modelseal-open-zzzzzz", true),
+            (".verify.modelseal-verify-a1B2c3", true),
         ] {
             assert_eq!(kind_of(name).map(|k| k.0), Some(is_dir), "{name}");
         }

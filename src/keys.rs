@@ -431,11 +431,6 @@ fn single_key_line<'a>(text: &'a str, origin: &Path) -> Result<&'a str, KeyError
     }
 }
 
-fn read_bounded(path: &Path) -> Result<Zeroizing<String>> {
-    let file = std::fs::File::open(path).context(|| format!("opening {}", path.display()))?;
-    read_bounded_from(file, path)
-}
-
 fn read_bounded_from(file: std::fs::File, path: &Path) -> Result<Zeroizing<String>> {
     let mut buf = Zeroizing::new(Vec::new());
     file.take(MAX_KEY_FILE_BYTES + 1)
@@ -458,7 +453,10 @@ fn read_bounded_from(file: std::fs::File, path: &Path) -> Result<Zeroizing<Strin
 /// Reads a secret key file. A file holding another type of key is refused as such first (the
 /// more useful message when a `.pub` is passed by mistake); then one readable by group or others.
 fn read_secret(path: &Path, expected: &[&'static str]) -> Result<Zeroizing<String>> {
-    let text = read_bounded(path)?;
+    let file = std::fs::File::open(path).context(|| format!("opening {}", path.display()))?;
+    // The mode is read from the handle that is then read; its refusal waits for the type check.
+    let shared = crate::fs::refuse_shared_secret(path, &file);
+    let text = read_bounded_from(file, path)?;
     let line = single_key_line(&text, path)?;
     let kind = line.split_once(':').map_or("", |(k, _)| k);
     if !expected.contains(&kind) {
@@ -469,8 +467,7 @@ fn read_secret(path: &Path, expected: &[&'static str]) -> Result<Zeroizing<Strin
         }
         .into());
     }
-    let file = std::fs::File::open(path).context(|| format!("opening {}", path.display()))?;
-    crate::fs::refuse_shared_secret(path, &file)?;
+    shared?;
     Ok(text)
 }
 

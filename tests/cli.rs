@@ -2,45 +2,8 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
-
-fn ms(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("modelseal").unwrap();
-    c.current_dir(dir)
-        .env_remove("MODELSEAL_TRUST")
-        .env_remove("SOURCE_DATE_EPOCH")
-        .env("XDG_STATE_HOME", dir.join(".state"))
-        .env("XDG_CONFIG_HOME", dir.join(".config"));
-    c
-}
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(dir: &Path, args: &[&str]) -> Out {
-    let o = ms(dir).args(args).output().unwrap();
-    Out {
-        code: o.status.code().unwrap(),
-        stdout: String::from_utf8(o.stdout).unwrap(),
-        stderr: String::from_utf8(o.stderr).unwrap(),
-    }
-}
-
-/// A refusal prints exactly one `error:` line and one `hint:` line, and exits 1.
-fn assert_refusal(o: &Out, needle: &str) {
-    assert_eq!(o.code, 1, "stdout: {}\nstderr: {}", o.stdout, o.stderr);
-    let lines: Vec<&str> = o.stderr.lines().collect();
-    assert_eq!(lines.len(), 2, "{}", o.stderr);
-    assert!(
-        lines[0].starts_with("error: ") && lines[0].contains(needle),
-        "{}",
-        o.stderr
-    );
-    assert!(lines[1].starts_with("hint: "), "{}", o.stderr);
-}
+mod cli_harness;
+use cli_harness::{assert_refusal, ms, run, Out};
 
 fn setup() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();

@@ -353,3 +353,187 @@ fn an_archive_refused_for_its_bundle_is_never_recorded_as_accepted() {
     )
     .unwrap();
 }
+
+/// A bundle that signs other bytes for `weights.bin` than the archive carries.
+fn lying_files() -> Vec<u8> {
+    oms::sign_digests(
+        "m",
+        vec![FileDigest {
+            name: ResourceName::parse("weights.bin").unwrap(),
+            sha256: modelseal::crypto::sha256(b"other weights"),
+        }],
+        &[],
+        &ec(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn verify_runs_the_carried_bundle_check_that_open_runs() {
+    // A gate that releases nothing (verify with no key on a public archive, verify -i, verify
+    // --allow-globals) must refuse what open refuses, or it passes and records an archive that
+    // no one can open.
+    let w = World::new();
+    let lie = lying_files();
+    let (mb, body) = crafted(&[
+        (OMS_ENTRY, &lie, OMS_FORMAT),
+        ("weights.bin", b"the real weights", "unknown"),
+    ]);
+    let trust = w.trust();
+    let state = modelseal::state::RollbackState::at(w.path("state.json"));
+    let opts = ReadOptions {
+        now: Some(CREATED + 10),
+        state: Some(&state),
+        ..ReadOptions::new(&trust)
+    };
+    let changed = |e: Error| {
+        assert!(
+            matches!(e, Error::Oms(OmsError::FileChanged { ref path, .. }) if path == "weights.bin"),
+            "{e:?}"
+        )
+    };
+    let public = w.trusted_public_archive(&mb, &body);
+    changed(open::verify_reader(public.as_slice(), &opts).unwrap_err());
+    let encrypted = w.trusted_archive(&mb, &body, Compression::None, None);
+    changed(
+        open::verify_decrypted(encrypted.as_slice(), Decryption::Identity(&w.reader), &opts)
+            .unwrap_err(),
+    );
+    let checks = ModelChecks {
+        allow_globals: Some(vec!["@sklearn".into()]),
+        ..Default::default()
+    };
+    changed(open::verify_checked(public.as_slice(), Decryption::None, &opts, &checks).unwrap_err());
+    // Nothing was recorded by the refusals.
+    assert!(!w.path("state.json").exists());
+    // An honest carried bundle passes every one of them.
+    let honest = seal_with_oms(&w, &ec(), CompressionChoice::Auto, true);
+    let r = open::verify_reader(honest.as_slice(), &opts).unwrap();
+    assert!(r
+        .manifest
+        .unwrap()
+        .files
+        .iter()
+        .any(|f| f.path.as_str() == OMS_ENTRY));
+    let honest = seal_with_oms(&w, &ec(), CompressionChoice::None, false);
+    let opts = ReadOptions {
+        state: None,
+        ..opts
+    };
+    open::verify_decrypted(honest.as_slice(), Decryption::Identity(&w.reader), &opts).unwrap();
+}
+
+#[test]
+fn a_signature_path_that_cannot_be_written_is_refused_before_anything_is_released() {
+    let w = World::new();
+    let a = seal_with_oms(&w, &ec(), CompressionChoice::Auto, false);
+    let before = listing(w.dir.path());
+    // A missing parent directory: refused before the payload is read.
+    let e = open_to(
+        &w,
+        &a,
+        "out",
+        Some(&w.path("missing/model.sig")),
+        Decryption::Identity(&w.reader),
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::Io { .. }), "{e:?}");
+    assert_eq!(listing(w.dir.path()), before, "a refused open left files");
+    // The output directory itself, or a path inside it.
+    for sig in ["out", "out/model.sig", "./out/sub/../model.sig"] {
+        let e = open_to(
+            &w,
+            &a,
+            "out",
+            Some(&w.path(sig)),
+            Decryption::Identity(&w.reader),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Usage(UsageError::SignatureInsideOutput { .. }) | Error::Io { .. }
+            ),
+            "{sig}: {e:?}"
+        );
+        assert_eq!(
+            listing(w.dir.path()),
+            before,
+            "{sig}: a refused open left files"
+        );
+    }
+    let e = open_to(
+        &w,
+        &a,
+        "out",
+        Some(&w.path("out")),
+        Decryption::Identity(&w.reader),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, Error::Usage(UsageError::SignatureInsideOutput { .. })),
+        "{e:?}"
+    );
+    // Inside an existing output that --force would replace.
+    std::fs::create_dir(w.path("prev")).unwrap();
+    let before = listing(w.dir.path());
+    let trust = w.trust();
+    let opts = ReadOptions {
+        now: Some(CREATED + 10),
+        ..ReadOptions::new(&trust)
+    };
+    let e = open::Archive::read(a.as_slice(), &opts.limits)
+        .unwrap()
+        .verify(&opts)
+        .unwrap()
+        .decrypt(Decryption::Identity(&w.reader))
+        .to_dir_with_oms(
+            &w.path("prev"),
+            OpenOutput { force: true },
+            &ModelChecks::default(),
+            Some(&w.path("prev/model.sig")),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Usage(UsageError::SignatureInsideOutput { .. })),
+        "{e:?}"
+    );
+    assert_eq!(listing(w.dir.path()), before);
+    // A good path still works, and the signature lands beside the directory.
+    open_to(
+        &w,
+        &a,
+        "out",
+        Some(&w.path("model.sig")),
+        Decryption::Identity(&w.reader),
+    )
+    .unwrap();
+    assert!(w.path("model.sig").is_file() && w.path("out/model/weights.bin").is_file());
+}
+
+#[test]
+fn a_carried_bundle_that_ignores_model_files_is_refused() {
+    // model_signing accepts a bundle recording "." as ignored for any directory at all: it signs
+    // nothing. A carried bundle may record only git's files.
+    let w = World::new();
+    let weights = b"the real weights".as_slice();
+    for ignored in [".", "weights.bin", "./", "sub"] {
+        let bundle = oms::sign_digests("m", Vec::new(), &[ignored.to_string()], &ec()).unwrap();
+        let (mb, body) = crafted(&[
+            (OMS_ENTRY, &bundle, OMS_FORMAT),
+            ("weights.bin", weights, "unknown"),
+        ]);
+        let a = w.trusted_archive(&mb, &body, Compression::None, None);
+        let e = w.open_bytes_to_dir_err(&a);
+        assert!(
+            matches!(e, Error::Oms(OmsError::IgnoresModelFiles { ref path }) if path == ignored),
+            "{ignored}: {e:?}"
+        );
+        let public = w.trusted_public_archive(&mb, &body);
+        let e = w.verify_bytes(&public).unwrap_err();
+        assert!(
+            matches!(e, Error::Oms(OmsError::IgnoresModelFiles { .. })),
+            "{ignored}: {e:?}"
+        );
+    }
+}

@@ -10,39 +10,8 @@ use modelseal::error::KeyError;
 use modelseal::keys::{SecretKey, ENCRYPTED_SECRET_KEY_TYPE};
 use modelseal::Error;
 
-/// The smallest work factor, so that the suite stays fast (the CLI writes 2^18 by default).
-const LOG_N: &str = "10";
-
-fn ms(dir: &Path) -> assert_cmd::Command {
-    let mut c = assert_cmd::Command::cargo_bin("modelseal").unwrap();
-    c.current_dir(dir)
-        .env_remove("MODELSEAL_TRUST")
-        .env_remove("MODELSEAL_PASSPHRASE_FILE")
-        .env_remove("MODELSEAL_NEW_PASSPHRASE_FILE")
-        .env("MODELSEAL_SCRYPT_LOG_N", LOG_N)
-        .env("XDG_STATE_HOME", dir.join(".state"))
-        .env("XDG_CONFIG_HOME", dir.join(".config"));
-    c
-}
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Out {
-    let mut c = ms(dir);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let o = c.args(args).write_stdin(Vec::new()).output().unwrap();
-    Out {
-        code: o.status.code().unwrap(),
-        stdout: String::from_utf8(o.stdout).unwrap(),
-        stderr: String::from_utf8(o.stderr).unwrap(),
-    }
-}
+mod cli_harness;
+use cli_harness::{run_env as run, LOG_N};
 
 fn secret_file(dir: &Path, name: &str, body: &str) {
     use std::os::unix::fs::PermissionsExt;

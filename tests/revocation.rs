@@ -4,10 +4,10 @@
 //! `trust revoke` edits the policy atomically. Creation times are injected through the sealing
 //! options; the verifying clock through `ReadOptions::now`.
 
+mod cli_harness;
 mod common;
 
-use std::path::Path;
-
+use cli_harness::{ms, run, Out};
 use common::*;
 use modelseal::error::{TrustError, VerifyError};
 use modelseal::keys::SecretKey;
@@ -192,30 +192,12 @@ fn k_of_n_counts_only_valid_unrevoked_signers() {
     );
 }
 
-fn ms(dir: &Path) -> assert_cmd::Command {
-    let mut c = assert_cmd::Command::cargo_bin("modelseal").unwrap();
-    c.current_dir(dir)
-        .env_remove("MODELSEAL_TRUST")
-        .env("XDG_STATE_HOME", dir.join(".state"))
-        .env("XDG_CONFIG_HOME", dir.join(".config"));
-    c
-}
-
-fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let o = ms(dir).args(args).output().unwrap();
-    (
-        o.status.code().unwrap(),
-        String::from_utf8(o.stdout).unwrap(),
-        String::from_utf8(o.stderr).unwrap(),
-    )
-}
-
 #[test]
 fn trust_revoke_edits_the_policy_and_verify_refuses() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
     for k in ["alice", "bob"] {
-        assert_eq!(run(p, &["keygen", "-o", k]).0, 0);
+        assert_eq!(run(p, &["keygen", "-o", k]).code, 0);
     }
     std::fs::write(p.join("w.bin"), b"weights").unwrap();
     let seal = |version: &str, epoch: &str| {
@@ -241,7 +223,9 @@ fn trust_revoke_edits_the_policy_and_verify_refuses() {
     };
     seal("1.0.0", "1780000000"); // 2026-05-28
     seal("2.0.0", "1790000000"); // 2026-09-21
-    let (code, _, err) = run(p, &["trust", "--dir", "store", "add", "alice.pub"]);
+    let Out {
+        code, stderr: err, ..
+    } = run(p, &["trust", "--dir", "store", "add", "alice.pub"]);
     assert_eq!(code, 0, "{err}");
     let id = modelseal::keys::PublicKey::read(&p.join("alice.pub"))
         .unwrap()
@@ -256,19 +240,27 @@ fn trust_revoke_edits_the_policy_and_verify_refuses() {
     ] {
         let mut args = vec!["trust", "--dir", "store", "revoke", id.as_str()];
         args.extend(bad);
-        let (code, _, err) = run(p, &args);
+        let Out {
+            code, stderr: err, ..
+        } = run(p, &args);
         assert_eq!(code, 2, "{err}");
         assert_eq!(err.lines().count(), 2, "{err}");
         assert!(!policy.exists());
     }
-    let (code, _, err) = run(
+    let Out {
+        code, stderr: err, ..
+    } = run(
         p,
         &["trust", "--dir", "store", "revoke", "abc", "--reason", "x"],
     );
     assert_ne!(code, 0, "{err}");
     assert!(!policy.exists());
 
-    let (code, out, err) = run(
+    let Out {
+        code,
+        stdout: out,
+        stderr: err,
+    } = run(
         p,
         &[
             "trust",
@@ -287,13 +279,17 @@ fn trust_revoke_edits_the_policy_and_verify_refuses() {
     assert!(std::fs::read_to_string(&policy)
         .unwrap()
         .contains("[[revoked]]"));
-    let (_, list, _) = run(p, &["trust", "--dir", "store", "list"]);
+    let Out { stdout: list, .. } = run(p, &["trust", "--dir", "store", "list"]);
     assert!(list.contains("since 2026-07-01T00:00:00Z"), "{list}");
 
     // The old release verifies; the one created after `since` is refused, exit 1, two lines.
-    let (code, _, err) = run(p, &["verify", "-t", "store", "--no-state", "m-1.0.0.mseal"]);
+    let Out {
+        code, stderr: err, ..
+    } = run(p, &["verify", "-t", "store", "--no-state", "m-1.0.0.mseal"]);
     assert_eq!(code, 0, "{err}");
-    let (code, _, err) = run(p, &["verify", "-t", "store", "--no-state", "m-2.0.0.mseal"]);
+    let Out {
+        code, stderr: err, ..
+    } = run(p, &["verify", "-t", "store", "--no-state", "m-2.0.0.mseal"]);
     assert_eq!(code, 1, "{err}");
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 2, "{err}");
@@ -308,7 +304,9 @@ fn trust_revoke_edits_the_policy_and_verify_refuses() {
 
     // Revoking twice is refused and leaves the policy as it was.
     let text = std::fs::read_to_string(&policy).unwrap();
-    let (code, _, err) = run(
+    let Out {
+        code, stderr: err, ..
+    } = run(
         p,
         &[
             "trust", "--dir", "store", "revoke", &id, "--reason", "again",

@@ -193,6 +193,11 @@ impl Error {
             Error::Usage(UsageError::OutputIsInput { .. }) => {
                 "write the archive somewhere other than its inputs".into()
             }
+            Error::Usage(UsageError::SignatureInsideOutput { .. }) => {
+                "write the OMS signature outside the opened directory: model_signing would count \
+                 it as an extra file"
+                    .into()
+            }
             Error::Usage(UsageError::SealInput { hint, .. }) => (*hint).into(),
             Error::Usage(UsageError::OutputNotReplaceable { .. }) => format!(
                 "choose another output path: {} replaces only what modelseal wrote there before, \
@@ -365,6 +370,9 @@ fn oms_hint(e: &OmsError) -> &'static str {
         OmsError::FileChanged { .. } | OmsError::FileMissing { .. } | OmsError::FileExtra { .. } => {
             "the model differs from what was signed; do not use it, get a fresh copy from the signer"
         }
+        OmsError::IgnoresModelFiles { .. } => {
+            "the signer's bundle leaves model files unchecked; do not use the model and tell the signer"
+        }
         OmsError::UnsupportedFile { .. } => {
             "replace the link or special file by a regular file, or move it out of the model directory"
         }
@@ -472,6 +480,11 @@ mod tests {
             }
             .into(),
             UsageError::OutputIsInput { path: p() }.into(),
+            UsageError::SignatureInsideOutput {
+                signature: p(),
+                dir: p(),
+            }
+            .into(),
             UsageError::NoRecipients.into(),
             UsageError::PublicWithRecipients { recipients: 2 }.into(),
             UsageError::TooManyRecipients { found: 9, max: 1 }.into(),
@@ -531,6 +544,7 @@ mod tests {
             }
             .into(),
             OmsError::FileExtra { path: s() }.into(),
+            OmsError::IgnoresModelFiles { path: s() }.into(),
             OmsError::NotCarried {
                 model: s(),
                 version: s(),

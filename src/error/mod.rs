@@ -495,6 +495,14 @@ pub enum UsageError {
         /// The hint that fits it.
         hint: &'static str,
     },
+    /// The OMS signature would be written into the directory an open releases.
+    #[error("{signature}: the OMS signature path is inside the output directory {dir}")]
+    SignatureInsideOutput {
+        /// The signature path.
+        signature: PathBuf,
+        /// The output directory.
+        dir: PathBuf,
+    },
     /// The output path is also an input.
     #[error("{path}: output is also an input")]
     OutputIsInput {
@@ -704,6 +712,7 @@ impl Error {
                 UsageError::OutputExists { .. }
                 | UsageError::OutputNotReplaceable { .. }
                 | UsageError::OutputIsInput { .. }
+                | UsageError::SignatureInsideOutput { .. }
                 | UsageError::InputChanged { .. },
             ) => Area::Output,
             Error::Usage(_) => return ErrorKind::Usage,

@@ -122,6 +122,13 @@ pub enum OmsError {
         /// The file, relative to the model.
         path: String,
     },
+    /// A carried bundle records as ignored a path other than git's: those files would go
+    /// unchecked by whoever verifies the bundle.
+    #[error("the carried OMS bundle records {path:?} as ignored (only git's files may be)")]
+    IgnoresModelFiles {
+        /// The ignored path recorded.
+        path: String,
+    },
     /// The model holds something that is neither a regular file nor a directory.
     #[error("{path}: {kind} in the model (only regular files and directories are signed)")]
     UnsupportedFile {
@@ -185,7 +192,8 @@ impl OmsError {
             | OmsError::SubjectDigestMismatch { .. }
             | OmsError::FileChanged { .. }
             | OmsError::FileMissing { .. }
-            | OmsError::FileExtra { .. } => Area::Verify,
+            | OmsError::FileExtra { .. }
+            | OmsError::IgnoresModelFiles { .. } => Area::Verify,
             OmsError::UnsupportedFile { .. }
             | OmsError::UnrepresentableName { .. }
             | OmsError::TooManyFiles { .. }

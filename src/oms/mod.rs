@@ -368,10 +368,45 @@ pub fn verify_digests(
 /// the opener of an archive that carries one, who may not hold the OMS public key; whoever then
 /// runs `model_signing verify key` checks the signature. The statement must parse, and list
 /// exactly `files` (less the paths it records as ignored) with their digests.
+///
+/// A carried bundle may record only git's files as ignored (what `seal --oms-key` records): a
+/// bundle ignoring anything else (`"."`, a model file) would leave those files unchecked by
+/// whoever verifies it later, so it is refused.
 pub fn check_unsigned(bundle: &[u8], files: &[FileDigest]) -> Result<()> {
     let envelope = bundle::Envelope::parse(bundle)?;
-    compare_files(&bundle::Statement::parse(&envelope.payload)?, files)?;
+    let statement = bundle::Statement::parse(&envelope.payload)?;
+    if let Some(p) = statement
+        .ignore_paths
+        .iter()
+        .find(|p| !GIT_PATHS.contains(&p.as_str()))
+    {
+        return Err(OmsError::IgnoresModelFiles { path: p.clone() }.into());
+    }
+    compare_files(&statement, files)?;
     Ok(())
+}
+
+/// The manifest's files as an OMS bundle lists them (the bundle's own entry left out), those git
+/// files at the top that model_signing leaves out by default left out too (`git`).
+pub fn manifest_digests(
+    files: &[crate::format::manifest::FileEntry],
+    git: GitPaths,
+) -> Result<Vec<FileDigest>> {
+    let ignore = Ignore {
+        paths: Vec::new(),
+        git,
+    };
+    files
+        .iter()
+        .filter(|f| f.path.as_str() != crate::format::manifest::OMS_ENTRY)
+        .filter(|f| !ignore.covers(f.path.as_str()))
+        .map(|f| {
+            Ok(FileDigest {
+                name: ResourceName::parse(f.path.as_str())?,
+                sha256: f.sha256,
+            })
+        })
+        .collect()
 }
 
 /// `files`, less the paths the statement records as ignored, are exactly what it lists.

@@ -115,12 +115,37 @@ pub struct Report {
     pub manifest: Option<Manifest>,
 }
 
-struct Discard;
+/// Reads every file and keeps nothing but the carried OMS bundle (FORMAT.md §11.5), which the
+/// checks that release nothing (`verify`) compare with the manifest as `open` does.
+#[derive(Default)]
+struct Discard {
+    oms: Option<Vec<u8>>,
+}
+
 impl EntrySink for Discard {
-    fn file(&mut self, _: &SafeRelPath, _: u64, data: &mut dyn Read) -> Result<()> {
+    fn file(&mut self, path: &SafeRelPath, _: u64, data: &mut dyn Read) -> Result<()> {
+        if path.as_str() == OMS_ENTRY {
+            // The entry's size was checked against the manifest and the limits; the bundle's own
+            // cap bounds what is held here.
+            let mut bundle = Vec::new();
+            data.take(crate::oms::MAX_BUNDLE_BYTES + 1)
+                .read_to_end(&mut bundle)
+                .context(|| format!("reading {OMS_ENTRY}"))?;
+            io::copy(data, &mut io::sink()).map_err(|e| Error::io("reading the payload", e))?;
+            self.oms = Some(bundle);
+            return Ok(());
+        }
         io::copy(data, &mut io::sink()).map_err(|e| Error::io("reading the payload", e))?;
         Ok(())
     }
+}
+
+/// The carried OMS bundle, when the manifest lists one, must list exactly the archive's files.
+fn check_carried(manifest: &Manifest, held: Option<&[u8]>) -> Result<()> {
+    if manifest.files.iter().any(|f| f.path.as_str() == OMS_ENTRY) {
+        check_oms_bundle(manifest, held.unwrap_or_default())?;
+    }
+    Ok(())
 }
 
 /// An archive whose prefix, header and signatures were read (FORMAT.md §7 steps 1-3), and nothing
@@ -174,13 +199,17 @@ impl<'o, R: Read + Send> VerifiedArchive<'o, R> {
     /// acceptance is recorded in the anti-rollback state. A public archive is read whole, every
     /// file checked against its manifest, which the report then holds.
     pub fn check_payload(mut self) -> Result<Report> {
+        let mut sink = Discard::default();
         let manifest = process_payload(
             &self.header,
             None,
             &mut self.input,
             &self.opts.limits,
-            &mut Discard,
+            &mut sink,
         )?;
+        if let Some(m) = &manifest {
+            check_carried(m, sink.oms.as_deref())?;
+        }
         self.opts.policy(&self.header, true)?;
         Ok(Report {
             header: self.header,
@@ -251,7 +280,11 @@ impl<R: Read + Send> Decrypting<'_, '_, R> {
 
     /// Every check, the files discarded (`verify -i`, `inspect -i`).
     pub fn check(self) -> Result<Opened> {
-        self.run(&mut Discard, |_, _| Ok(()), true)
+        self.run(
+            &mut Discard::default(),
+            |m, held| check_carried(m, held.oms.as_deref()),
+            true,
+        )
     }
 
     /// Every check and `checks`, the files written to a private temporary directory beside
@@ -278,12 +311,25 @@ impl<R: Read + Send> Decrypting<'_, '_, R> {
         oms_signature: Option<&Path>,
     ) -> Result<Opened> {
         refuse_output(out_dir, output)?;
-        if let Some(sig) = oms_signature {
-            refuse_output_file(sig, output.force)?;
-        }
+        // The signature's temporary file is made before anything is read, so that a signature
+        // path that cannot be written is refused before the directory is released.
+        let sig_tmp = match oms_signature {
+            Some(sig) => {
+                crate::fs::refuse_file_output(
+                    sig,
+                    output.force,
+                    "a regular file (the signature it wrote before)",
+                )?;
+                Some((sig, crate::fs::temp_file_beside(sig, "write", ".tmp")?))
+            }
+            None => None,
+        };
         // Decrypted plaintext lives here (mode 0700) until every check passed: removed if the
         // run is interrupted, and locked so that `modelseal clean` leaves it alone meanwhile.
         let (tmp, _guard) = crate::fs::temp_dir_beside(out_dir, "open")?;
+        if let Some(sig) = oms_signature {
+            refuse_signature_inside(sig, out_dir)?;
+        }
         let mut sink = DirSink {
             root: tmp.path().to_path_buf(),
         };
@@ -322,9 +368,21 @@ impl<R: Read + Send> Decrypting<'_, '_, R> {
             std::fs::remove_dir_all(&reserved)
                 .context(|| format!("removing {}", reserved.display()))?;
         }
+        // The bundle is written and synced beside its path first; after the directory is in
+        // place only a rename within one directory is left.
+        let sig_file = match (sig_tmp, &bundle) {
+            (Some((sig, (mut f, tracked))), Some(b)) => {
+                f.write_all(b)
+                    .and_then(|_| f.as_file().sync_all())
+                    .context(|| format!("writing {}", sig.display()))?;
+                Some((sig, f, tracked))
+            }
+            _ => None,
+        };
         commit_dir(tmp, out_dir, output.force)?;
-        if let (Some(sig), Some(bundle)) = (oms_signature, &bundle) {
-            crate::oms::write_bundle(sig, bundle)?;
+        if let Some((sig, f, _tracked)) = sig_file {
+            f.persist(sig)
+                .map_err(|e| Error::io(format!("writing {}", sig.display()), e.error))?;
         }
         Ok(opened)
     }
@@ -428,7 +486,8 @@ pub fn verify_decrypted<R: Read + Send>(
 /// Verifies and runs `open`'s model checks (`checks`: allowed globals, requirements) on the files,
 /// for a gate that releases nothing (`verify --allow-globals`): a public archive needs no key, an
 /// encrypted one needs `key`. The checks walk the files where they lie, so they are written to a
-/// private directory (mode 0700) in the system's temporary directory, removed however this ends.
+/// private directory (mode 0700) in the system's temporary directory, removed however this ends
+/// (after a SIGKILL, `modelseal clean` of that directory finds it).
 pub fn verify_checked<R: Read + Send>(
     input: R,
     key: Decryption<'_>,
@@ -439,11 +498,9 @@ pub fn verify_checked<R: Read + Send>(
     if !archive.header().get().suite.is_public() && matches!(key, Decryption::None) {
         return Err(UsageError::NoOpeningKey.into());
     }
-    let tmp = std::env::temp_dir();
-    let dir = tempfile::Builder::new()
-        .prefix(".modelseal-verify-")
-        .tempdir_in(&tmp)
-        .context(|| format!("creating a temporary directory in {}", tmp.display()))?;
+    // `.verify.modelseal-verify-XXXXXX`, mode 0700, locked, removed on a signal and found by
+    // `modelseal clean` after a SIGKILL.
+    let (dir, _guard) = crate::fs::temp_dir_beside(&std::env::temp_dir().join("verify"), "verify")?;
     archive
         .decrypt(key)
         .to_dir(&dir.path().join("model"), OpenOutput::default(), checks)
@@ -569,34 +626,31 @@ pub fn open_reader_checked<R: Read + Send>(
 /// signer's tool that lied is caught here, before anything is released. The bundle's own
 /// signature is not checked (the opener may not hold that key); `model_signing` checks it.
 fn check_oms_bundle(manifest: &Manifest, bundle: &[u8]) -> Result<()> {
-    let files = manifest
-        .files
-        .iter()
-        .filter(|f| f.path.as_str() != OMS_ENTRY)
-        .map(|f| {
-            Ok(crate::oms::FileDigest {
-                name: crate::oms::ResourceName::parse(f.path.as_str())?,
-                sha256: f.sha256,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let files = crate::oms::manifest_digests(&manifest.files, crate::oms::GitPaths::Include)?;
     crate::oms::check_unsigned(bundle, &files)
 }
 
-/// Refuses to replace an existing file output unless `force`, and anything but a regular file.
-fn refuse_output_file(path: &Path, force: bool) -> Result<()> {
-    if let Ok(existing) = path.symlink_metadata() {
-        if !existing.file_type().is_file() {
-            return Err(UsageError::OutputNotReplaceable {
-                path: path.into(),
-                found: crate::fs::kind(&existing),
-                replaces: "a regular file (the signature it wrote before)",
-            }
-            .into());
+/// Refuses an OMS signature path that is the output directory or lies inside it: the directory is
+/// replaced as a whole, and `model_signing` would count the bundle as an extra file. Both parents
+/// exist by now (a temporary was made beside each).
+fn refuse_signature_inside(sig: &Path, out_dir: &Path) -> Result<()> {
+    let absolute = |p: &Path| -> Result<PathBuf> {
+        let parent = crate::fs::parent_dir(p);
+        let parent = parent
+            .canonicalize()
+            .context(|| format!("resolving {}", parent.display()))?;
+        Ok(match p.file_name() {
+            Some(name) => parent.join(name),
+            None => parent,
+        })
+    };
+    let (sig_abs, out_abs) = (absolute(sig)?, absolute(out_dir)?);
+    if sig_abs.starts_with(&out_abs) {
+        return Err(UsageError::SignatureInsideOutput {
+            signature: sig.into(),
+            dir: out_dir.into(),
         }
-        if !force {
-            return Err(UsageError::OutputExists { path: path.into() }.into());
-        }
+        .into());
     }
     Ok(())
 }

@@ -653,18 +653,12 @@ pub fn seal_file(
     out: &Path,
     output: OutputOptions,
 ) -> Result<SealSummary> {
-    if let Ok(existing) = out.symlink_metadata() {
-        if !existing.file_type().is_file() {
-            return Err(UsageError::OutputNotReplaceable {
-                path: out.into(),
-                found: crate::fs::kind(&existing),
-                replaces: "a regular file (the archive it wrote before)",
-            }
-            .into());
-        }
-        if !output.force {
-            return Err(UsageError::OutputExists { path: out.into() }.into());
-        }
+    let existing = crate::fs::refuse_file_output(
+        out,
+        output.force,
+        "a regular file (the archive it wrote before)",
+    )?;
+    if let Some(existing) = existing {
         if is_input(&existing, out, inputs, &opts.also_reads) {
             return Err(UsageError::OutputIsInput { path: out.into() }.into());
         }

@@ -149,20 +149,7 @@ pub(super) fn add_oms_bundle(
     files: &mut Vec<FileEntry>,
     key: &EcSigningKey,
 ) -> Result<Vec<u8>> {
-    let top_git = |p: &str| {
-        let first = p.split('/').next().unwrap_or(p);
-        crate::oms::GIT_PATHS.contains(&first)
-    };
-    let digests = files
-        .iter()
-        .filter(|f| !top_git(f.path.as_str()))
-        .map(|f| {
-            Ok(crate::oms::FileDigest {
-                name: crate::oms::ResourceName::parse(f.path.as_str())?,
-                sha256: f.sha256,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let digests = crate::oms::manifest_digests(files, crate::oms::GitPaths::Ignore)?;
     let ignored: Vec<String> = crate::oms::GIT_PATHS
         .iter()
         .map(|s| s.to_string())

@@ -229,6 +229,23 @@ impl World {
     }
 }
 
+impl World {
+    /// [`World::trusted_archive`] as a public archive (suite 1), stored.
+    pub fn trusted_public_archive(&self, manifest_bytes: &[u8], body: &[u8]) -> Vec<u8> {
+        use modelseal::craft;
+        let mut tar = craft::tar_entry(b"manifest", b'0', manifest_bytes, None);
+        tar.extend_from_slice(body);
+        craft::public_archive_from_message(
+            &tar,
+            tar.len() as u64,
+            modelseal::format::Compression::None,
+            manifest_bytes,
+            CREATED,
+            &self.author,
+        )
+    }
+}
+
 pub fn shared_key() -> SharedKey {
     SharedKey::generate()
 }
