@@ -56,7 +56,7 @@ impl Vocabulary for PythonNames {
                 "compress= takes 'auto', 'zstd' (level 3), 'none' (or 0), or a zstd level 1-19"
             }
             Term::Public => "public=True",
-            Term::OmsKey => "an OMS key when sealing with the command line's `modelseal seal`",
+            Term::OmsKey => "oms_key= (a P-256 PEM private key)",
             Term::Help => "help(modelseal)",
         }
     }
@@ -508,7 +508,7 @@ impl Buffer {
 #[pyo3(signature = (
     files, signing_key, recipients, shared_key, name, version, description, metadata, requires,
     metrics, train_data, source, expires_at, expires_after, out_path, force, compression="auto",
-    level=None, public=false
+    level=None, public=false, oms_key=None
 ))]
 #[allow(clippy::too_many_arguments)]
 fn seal_bytes<'py>(
@@ -532,6 +532,7 @@ fn seal_bytes<'py>(
     compression: &str,
     level: Option<i32>,
     public: bool,
+    oms_key: Option<PathBuf>,
 ) -> PyResult<(Bound<'py, PyDict>, Option<Bound<'py, PyBytes>>)> {
     let limits = Limits::default();
     let compression = match level {
@@ -560,6 +561,10 @@ fn seal_bytes<'py>(
         .detach(
             move || -> Result<(seal::SealSummary, Option<Vec<u8>>), Error> {
                 let keys = seal::SealKeys::read(&signing_key, &recipients, shared_key.as_deref())?;
+                let oms = oms_key
+                    .as_deref()
+                    .map(modelseal::oms::EcSigningKey::read)
+                    .transpose()?;
                 let details = Details {
                     metrics,
                     train_data: train_data.as_deref().map(seal::reference).transpose()?,
@@ -579,8 +584,9 @@ fn seal_bytes<'py>(
                     .with_compression(compression)
                     .with_details(details)
                     .with_limits(limits)
-                    .with_also_reads(train_data.iter().chain(&source).cloned())
+                    .with_also_reads(train_data.iter().chain(&source).chain(&oms_key).cloned())
                     .with_public(public)
+                    .with_oms_key(oms.as_ref())
                     .with_expiry(expiry)?;
                 match out_path {
                     Some(out) => {

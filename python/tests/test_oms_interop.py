@@ -215,3 +215,44 @@ def test_a_bundle_carried_in_an_archive_verifies_the_opened_directory(modelseal,
         f.write(" ")
     _ms_verify(model_signing, out, sig, ec_public, ok=False)
     _seal_verify(modelseal, out, sig, ec_public, ok=False)
+
+
+def test_dump_with_oms_key_carries_a_bundle_model_signing_accepts(modelseal, model_signing, keys, tmp_path):
+    """`dump(oms_key=...)` carries an OMS bundle of model.joblib; `modelseal open --oms-signature`
+    writes it out and the real model_signing accepts the opened directory with it; `load` still
+    loads the model. A private PEM others can read is refused, naming the Python argument."""
+    import modelseal as ms
+    from sklearn.tree import DecisionTreeClassifier
+
+    private, ec_public = keys["pkcs8"]
+    ms.keygen(tmp_path / "alice")
+    ms.keygen(tmp_path / "bob")
+    clf = DecisionTreeClassifier(max_depth=2).fit([[0, 0], [1, 1], [0, 1], [1, 0]], [0, 1, 0, 1])
+    archive = tmp_path / "m.mseal"
+    report = ms.dump(
+        clf, archive, signing_key=tmp_path / "alice.key", recipients=tmp_path / "bob.pub",
+        name="m", version="1.0.0", oms_key=private,
+    )
+    assert any(f["path"] == ".modelseal/oms.sig" for f in report["manifest"]["files"]), report
+    loaded = ms.load(archive, trust=tmp_path / "alice.pub", identity=tmp_path / "bob.key", no_state=True)
+    assert loaded.predict([[1, 1]]).tolist() == [1]
+    out, sig = tmp_path / "out", tmp_path / "opened.sig"
+    _run(
+        [modelseal, "open", "-t", tmp_path / "alice.pub", "-i", tmp_path / "bob.key", "--no-state",
+         "--oms-signature", sig, "-o", out, archive],
+        ok=True,
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["model.joblib"]
+    _ms_verify(model_signing, out, sig, ec_public)
+    _ms_verify(model_signing, out, sig, keys["other"][1], ok=False)
+
+    shared = tmp_path / "shared.pem"
+    shared.write_bytes(private.read_bytes())
+    shared.chmod(0o644)
+    with pytest.raises(ms.KeyFileError) as e:
+        ms.dump(
+            clf, tmp_path / "n.mseal", signing_key=tmp_path / "alice.key",
+            recipients=tmp_path / "bob.pub", name="m", version="1.0.0", oms_key=shared,
+        )
+    assert not (tmp_path / "n.mseal").exists()
+    assert "chmod" in str(e.value.hint) or "0600" in str(e.value), e.value

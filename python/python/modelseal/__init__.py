@@ -327,6 +327,7 @@ def dump(
     compress: Union[str, int] = "auto",
     protocol: Optional[int] = None,
     public: bool = False,
+    oms_key: Optional[StrPath] = None,
 ) -> Dict[str, Any]:
     """Serialises ``obj`` with joblib and seals it into the archive ``path`` (a path, or a binary
     file object the archive is written to once it is complete).
@@ -367,6 +368,9 @@ def dump(
             bounded and rollback-protected like any other, but stored in the clear, for no
             recipient (give neither ``recipients`` nor ``shared_key``). :func:`load` and
             :func:`verify` then need no ``identity``, and ``verify`` shows the manifest.
+        oms_key: a P-256 private key in PEM (mode 0600, as ``openssl`` writes it): the archive
+            also carries an OpenSSF Model Signing bundle of its files, which ``modelseal open
+            --oms-signature FILE`` writes out for ``model_signing verify key`` (FORMAT.md §11.5).
 
     Recorded automatically in the manifest's ``requires``: the running versions of python and of
     scikit-learn, numpy, scipy and joblib (those importable), which :func:`load` compares against
@@ -441,6 +445,7 @@ def dump(
         compression=compression,
         level=level,
         public=bool(public),
+        oms_key=os.fspath(oms_key) if oms_key is not None else None,
     )
     if to_file:
         _write_all(path, data)

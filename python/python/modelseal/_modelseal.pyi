@@ -41,6 +41,7 @@ def seal_bytes(
     compression: str = "auto",
     level: Optional[int] = None,
     public: bool = False,
+    oms_key: Optional[str] = None,
 ) -> Tuple[Dict[str, Any], Optional[bytes]]: ...
 def open_bytes(
     path: str,
