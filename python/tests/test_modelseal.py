@@ -103,7 +103,10 @@ def _walker_is_placeholder() -> bool:
         root = pathlib.Path(d)
         k = Keys(root)
         seal_raw(k, pickle.dumps(1, protocol=4), root / "p.mseal")
-        info = modelseal.verify(root / "p.mseal", trust=k.pub("alice"), identity=k.key("bob"))
+        # At import, before the per-test state fixture: no state, so the user's own is untouched.
+        info = modelseal.verify(
+            root / "p.mseal", trust=k.pub("alice"), identity=k.key("bob"), no_state=True
+        )
         return info["manifest"]["files"][0]["format"] == "unknown"
 
 
