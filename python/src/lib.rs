@@ -57,6 +57,7 @@ impl Vocabulary for PythonNames {
             }
             Term::Public => "public=True",
             Term::OmsKey => "an OMS key when sealing with the command line's `modelseal seal`",
+            Term::PlainHttp => "the command line's `modelseal pull` over plain HTTP",
             Term::Help => "help(modelseal)",
         }
     }
