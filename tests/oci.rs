@@ -490,3 +490,112 @@ fn another_artifact_type_not_found_and_unreachable_are_typed() {
     );
     assert!(entries(&dir).is_empty(), "{:?}", entries(&dir));
 }
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn cli(w: &World, args: &[&str]) -> Out {
+    let o = Command::new(env!("CARGO_BIN_EXE_modelseal"))
+        .current_dir(w.dir.path())
+        .env_remove("MODELSEAL_TRUST")
+        .env("XDG_STATE_HOME", w.path(".state"))
+        .env("XDG_CONFIG_HOME", w.path(".config"))
+        .env("DOCKER_CONFIG", w.path(".docker"))
+        .args(args)
+        .output()
+        .unwrap();
+    Out {
+        code: o.status.code().unwrap(),
+        stdout: String::from_utf8(o.stdout).unwrap(),
+        stderr: String::from_utf8(o.stderr).unwrap(),
+    }
+}
+
+/// Exactly one `error:` line containing `needle` and one `hint:` line, and the exit code.
+fn assert_failure(o: &Out, code: i32, needle: &str) {
+    assert_eq!(o.code, code, "stdout: {}\nstderr: {}", o.stdout, o.stderr);
+    let lines: Vec<&str> = o.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", o.stderr);
+    assert!(
+        lines[0].starts_with("error: ") && lines[0].contains(needle),
+        "{}",
+        o.stderr
+    );
+    assert!(lines[1].starts_with("hint: "), "{}", o.stderr);
+}
+
+#[test]
+fn cli_push_pull_ls_and_environment_errors_exit_2() {
+    let w = World::new();
+    let pubkey = write_pub(&w);
+    let pubkey = pubkey.to_str().unwrap();
+    std::fs::create_dir_all(w.path("pulls")).unwrap();
+    // No registry listens on port 1: exit 2, the hint names --plain-http.
+    let o = cli(
+        &w,
+        &[
+            "pull",
+            "127.0.0.1:1/models/iris:1.0.0",
+            "-t",
+            pubkey,
+            "-o",
+            "pulls/x.mseal",
+        ],
+    );
+    assert_failure(&o, 2, "unreachable");
+    assert!(o.stderr.contains("--plain-http"), "{}", o.stderr);
+    let o = cli(
+        &w,
+        &[
+            "pull",
+            "127.0.0.1:1/Models/iris",
+            "-t",
+            pubkey,
+            "-o",
+            "pulls/x.mseal",
+        ],
+    );
+    assert_failure(&o, 2, "invalid OCI reference");
+    assert!(entries(&w.path("pulls")).is_empty());
+
+    let Some(reg) = Registry::start() else { return };
+    let archive = sealed(&w, (1, 0, 0), "iris.mseal");
+    let r = format!("oci://{}/models/iris:1.0.0", reg.addr);
+    let o = cli(&w, &["push", archive.to_str().unwrap(), &r]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.starts_with("pushed "), "{}", o.stdout);
+    let o = cli(&w, &["ls", &r]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.starts_with("UNVERIFIED"), "{}", o.stdout);
+    assert!(
+        o.stdout
+            .contains("org.opencontainers.image.title: iris-tree"),
+        "{}",
+        o.stdout
+    );
+    let o = cli(
+        &w,
+        &[
+            "pull",
+            "-q",
+            &r,
+            "-t",
+            pubkey,
+            "--no-state",
+            "-o",
+            "pulls/got.mseal",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(
+        std::fs::read(w.path("pulls/got.mseal")).unwrap(),
+        std::fs::read(&archive).unwrap()
+    );
+    let missing = format!("{}/models/iris:9.9.9", reg.addr);
+    let o = cli(&w, &["pull", &missing, "-t", pubkey, "-o", "pulls/x.mseal"]);
+    assert_failure(&o, 2, "not found");
+    assert_eq!(entries(&w.path("pulls")), vec!["got.mseal"]);
+}
