@@ -133,8 +133,8 @@ const KINDS: &[(&str, bool, &str)] = &[
     ("sign", false, "a partial copy of an archive of an interrupted sign --add"),
     ("write", false, "a partial trust or state file"),
     ("open", true, "decrypted files of an interrupted open, possibly of an archive that would have been refused"),
-    ("pull", false, "a partial or unverified download of an interrupted or refused pull"),
     ("old", true, "the previous output of an open --force interrupted between its two renames"),
+    ("pull", false, "a partial or unverified download of an interrupted or refused pull"),
 ];
 
 /// Fails unless `path` still names the file or directory `handle` has open (and locked): the
