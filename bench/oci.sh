@@ -8,8 +8,11 @@ cd "$(dirname "$0")/.."
 size_mib=${1:-1024}
 runs=${RUNS:-3}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-cargo build --release --quiet --bin modelseal
-ms="$CARGO_TARGET_DIR/release/modelseal"
+# MODELSEAL_BIN: an already built release binary (skips the build).
+if [ -z "${MODELSEAL_BIN:-}" ]; then
+  cargo build --release --quiet --bin modelseal
+fi
+ms=${MODELSEAL_BIN:-$CARGO_TARGET_DIR/release/modelseal}
 command -v docker-registry >/dev/null || { echo "docker-registry is not installed" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "/usr/bin/time is not installed (apt-get install time)" >&2; exit 1; }
 
