@@ -594,8 +594,78 @@ fn cli_push_pull_ls_and_environment_errors_exit_2() {
         std::fs::read(w.path("pulls/got.mseal")).unwrap(),
         std::fs::read(&archive).unwrap()
     );
+    let sig = w.write("model.sig", b"{}");
+    let o = cli(&w, &["attach", &r, sig.to_str().unwrap()]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.starts_with("attached "), "{}", o.stdout);
+    let o = cli(&w, &["ls", &r]);
+    assert!(
+        o.stdout.contains("referrer sha256:")
+            && o.stdout
+                .contains("application/vnd.dev.sigstore.bundle.v0.3+json"),
+        "{}",
+        o.stdout
+    );
     let missing = format!("{}/models/iris:9.9.9", reg.addr);
     let o = cli(&w, &["pull", &missing, "-t", pubkey, "-o", "pulls/x.mseal"]);
     assert_failure(&o, 2, "not found");
     assert_eq!(entries(&w.path("pulls")), vec!["got.mseal"]);
+}
+
+#[test]
+fn an_attached_bundle_is_found_through_the_fallback_tag() {
+    let Some(reg) = Registry::start() else { return };
+    let w = World::new();
+    let archive = sealed(&w, (1, 0, 0), "iris.mseal");
+    let r = reg.reference("models/iris:1.0.0");
+    let pushed = oci::push_file(&archive, &r, &client(), &Limits::default()).unwrap();
+    assert!(oci::referrers::referrers(&r, &client()).unwrap().is_empty());
+    let bundle = w.write(
+        "model.sig",
+        br#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}"#,
+    );
+    let d =
+        oci::referrers::attach_file(&r, &bundle, oci::referrers::SIGSTORE_BUNDLE_TYPE, &client())
+            .unwrap();
+    // Distribution 2.8 has no referrers API: the fallback tag sha256-HEX holds the index.
+    let tag = pushed.manifest_digest.replace(':', "-");
+    let idx: serde_json::Value = serde_json::from_slice(
+        &ureq::get(&format!(
+            "http://{}/v2/models/iris/manifests/{tag}",
+            reg.addr
+        ))
+        .header("Accept", "application/vnd.oci.image.index.v1+json")
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_vec()
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(idx["manifests"][0]["digest"], d.as_str());
+    // Attaching twice lists it once; a second attachment is added beside it.
+    oci::referrers::attach_file(&r, &bundle, oci::referrers::SIGSTORE_BUNDLE_TYPE, &client())
+        .unwrap();
+    let other = w.write("other.sig", b"detached");
+    oci::referrers::attach_file(
+        &r,
+        &other,
+        "application/vnd.modelseal.signature.v1",
+        &client(),
+    )
+    .unwrap();
+    let refs = oci::referrers::referrers(&r, &client()).unwrap();
+    assert_eq!(refs.len(), 2, "{refs:?}");
+    assert_eq!(
+        refs[0].artifact_type.as_deref(),
+        Some(oci::referrers::SIGSTORE_BUNDLE_TYPE)
+    );
+    let got = oci::referrers::fetch_attachment(&r, &refs[0], &client()).unwrap();
+    assert_eq!(got, std::fs::read(&bundle).unwrap());
+    // The fallback tag is not an archive: pulling it is a typed refusal.
+    let e = oci::describe(&reg.reference(&format!("models/iris:{tag}")), &client()).unwrap_err();
+    assert!(
+        matches!(e, Error::Oci(OciError::BadManifest { .. })),
+        "{e:?}"
+    );
 }

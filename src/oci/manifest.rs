@@ -12,6 +12,9 @@ use crate::oci::reference::valid_digest;
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 /// `mediaType` of an OCI image index.
 pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+/// The `Accept` header of a manifest GET.
+pub(crate) const ACCEPT_MANIFESTS: &str =
+    "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
 /// `artifactType` of a modelseal archive's manifest, and the `mediaType` of its one layer.
 pub const ARCHIVE_ARTIFACT_TYPE: &str = "application/vnd.modelseal.archive.v1";
 /// The empty config descriptor's media type (OCI 1.1).

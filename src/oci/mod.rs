@@ -16,6 +16,7 @@ pub mod auth;
 pub mod client;
 pub mod manifest;
 pub mod reference;
+pub mod referrers;
 
 use std::collections::BTreeMap;
 use std::io::{BufReader, Read, Seek};
@@ -56,7 +57,7 @@ pub struct Listing {
     pub annotations: BTreeMap<String, String>,
 }
 
-fn scope(r: &Reference, push: bool) -> String {
+pub(crate) fn scope(r: &Reference, push: bool) -> String {
     format!(
         "repository:{}:{}",
         r.repository,
@@ -96,14 +97,14 @@ fn annotations_of(h: &crate::format::Header, signatures: usize) -> BTreeMap<Stri
     a
 }
 
-enum Blob<'a> {
+pub(crate) enum Blob<'a> {
     Bytes(&'a [u8]),
     File(&'a Path),
 }
 
 /// Uploads a blob unless the registry has it: `HEAD`, then `POST` an upload and `PUT` the
 /// whole body to its location (a monolithic upload; the file is streamed with its length).
-fn upload_blob(c: &Client, r: &Reference, digest: &str, blob: Blob<'_>) -> Result<bool> {
+pub(crate) fn upload_blob(c: &Client, r: &Reference, digest: &str, blob: Blob<'_>) -> Result<bool> {
     let sc = scope(r, true);
     let head = c.send(
         "HEAD",
@@ -228,8 +229,11 @@ fn put_manifest(c: &Client, r: &Reference, tag: &str, body: &[u8], media: &str) 
 }
 
 /// Fetches and checks the manifest `reference` names: bounded, parsed, ours, and (when the
-/// reference names a digest) hashing to it.
-fn fetch_manifest(c: &Client, r: &Reference) -> Result<(String, Manifest, Descriptor)> {
+/// reference names a digest) hashing to it. Returns its digest, itself, its layer, its size.
+pub(crate) fn fetch_manifest(
+    c: &Client,
+    r: &Reference,
+) -> Result<(String, Manifest, Descriptor, u64)> {
     let resp = c.send(
         "GET",
         &c.url(&format!(
@@ -237,7 +241,8 @@ fn fetch_manifest(c: &Client, r: &Reference) -> Result<(String, Manifest, Descri
             r.repository,
             r.manifest_ref()
         )),
-        &[("Accept", MANIFEST_MEDIA_TYPE)],
+        // The index type too: an index under the tag is then refused as what it is, not a 404.
+        &[("Accept", ACCEPT_MANIFESTS)],
         Payload::None,
         &scope(r, false),
     )?;
@@ -258,14 +263,14 @@ fn fetch_manifest(c: &Client, r: &Reference) -> Result<(String, Manifest, Descri
         }
     }
     let (m, layer) = Manifest::parse_archive(&bytes)?;
-    Ok((digest, m, layer))
+    Ok((digest, m, layer, bytes.len() as u64))
 }
 
 /// What the registry says about `reference`, without downloading the archive. The annotations
 /// are UNVERIFIED.
 pub fn describe(reference: &Reference, opts: &ClientOptions) -> Result<Listing> {
     let c = Client::new(reference, opts);
-    let (manifest_digest, m, layer) = fetch_manifest(&c, reference)?;
+    let (manifest_digest, m, layer, _) = fetch_manifest(&c, reference)?;
     Ok(Listing {
         manifest_digest,
         layer,
@@ -282,7 +287,7 @@ fn download_beside(
     limits: &Limits,
 ) -> Result<(tempfile::NamedTempFile, crate::fs::Tracked, Listing)> {
     let c = Client::new(reference, opts);
-    let (manifest_digest, m, layer) = fetch_manifest(&c, reference)?;
+    let (manifest_digest, m, layer, _) = fetch_manifest(&c, reference)?;
     let max = oci_max_blob_bytes(limits);
     if layer.size > max {
         return Err(OciError::TooLarge {

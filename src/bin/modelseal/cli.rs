@@ -177,6 +177,9 @@ pub(crate) enum Command {
     Pull(crate::registry::PullArgs),
     /// Show what a registry says about an artifact (UNVERIFIED annotations), without the blob.
     Ls(crate::registry::LsArgs),
+    /// Attach a small file (an OMS bundle, a detached signature) to an archive in a registry, as
+    /// an OCI referrer whose subject is the archive's manifest.
+    Attach(crate::registry::AttachArgs),
     /// Sign or verify a model as OpenSSF Model Signing (`model_signing` sign/verify key) does.
     Oms {
         #[command(subcommand)]

@@ -80,6 +80,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), Error> {
         Command::Push(a) => crate::registry::push(a),
         Command::Pull(a) => crate::registry::pull(a),
         Command::Ls(a) => crate::registry::ls(a),
+        Command::Attach(a) => crate::registry::attach(a),
         // What sealing refuses is the caller's input (exit 2), never a damaged archive.
         Command::Seal(args) => seal_cmd(args, quiet).map_err(modelseal::seal::as_seal_input),
         Command::Train(args) => train_cmd(args).map_err(modelseal::seal::as_seal_input),

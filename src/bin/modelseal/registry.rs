@@ -78,6 +78,24 @@ pub(crate) struct PullArgs {
     reference: String,
 }
 
+/// `modelseal attach`.
+#[derive(Args)]
+pub(crate) struct AttachArgs {
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// The referrer's artifactType (default: a Sigstore bundle, as an OMS bundle is).
+    #[arg(
+        long = "artifact-type",
+        value_name = "MEDIA_TYPE",
+        default_value = oci::referrers::SIGSTORE_BUNDLE_TYPE
+    )]
+    artifact_type: String,
+    /// The archive to attach to: [oci://]HOST[:PORT]/REPO:TAG or REPO@sha256:HEX.
+    reference: String,
+    /// The file to attach (at most 4 MiB: an OMS bundle, a detached signature).
+    file: PathBuf,
+}
+
 /// `modelseal ls`.
 #[derive(Args)]
 pub(crate) struct LsArgs {
@@ -152,10 +170,24 @@ pub(crate) fn pull(a: PullArgs) -> Result<(), Error> {
     Ok(())
 }
 
+pub(crate) fn attach(a: AttachArgs) -> Result<(), Error> {
+    let r = Reference::parse(&a.reference)?;
+    let opts = a.registry.options(&r)?;
+    let d = oci::referrers::attach_file(&r, &a.file, &a.artifact_type, &opts)?;
+    outln!(
+        "attached {} to {} as {}@{d}",
+        esc(&a.file.display().to_string()),
+        esc(&r.to_string()),
+        esc(&r.repository)
+    );
+    Ok(())
+}
+
 pub(crate) fn ls(a: LsArgs) -> Result<(), Error> {
     let r = Reference::parse(&a.reference)?;
     let opts = a.registry.options(&r)?;
     let l = oci::describe(&r, &opts)?;
+    let refs = oci::referrers::referrers(&r, &opts)?;
     if a.json {
         let v = serde_json::json!({
             "verified": false,
@@ -163,6 +195,7 @@ pub(crate) fn ls(a: LsArgs) -> Result<(), Error> {
             "blob_digest": l.layer.digest,
             "size": l.layer.size,
             "annotations": l.annotations,
+            "referrers": refs,
         });
         outln!("{v}");
         return Ok(());
@@ -172,6 +205,13 @@ pub(crate) fn ls(a: LsArgs) -> Result<(), Error> {
     outln!("blob     {} ({} bytes)", l.layer.digest, l.layer.size);
     for (k, v) in &l.annotations {
         outln!("  {}: {}", esc(k), esc(v));
+    }
+    for d in &refs {
+        outln!(
+            "referrer {} {}",
+            d.digest,
+            esc(d.artifact_type.as_deref().unwrap_or("(no artifactType)"))
+        );
     }
     Ok(())
 }
