@@ -135,6 +135,7 @@ const KINDS: &[(&str, bool, &str)] = &[
     ("open", true, "decrypted files of an interrupted open, possibly of an archive that would have been refused"),
     ("old", true, "the previous output of an open --force interrupted between its two renames"),
     ("verify", true, "files of an interrupted verify --allow-globals, possibly of an archive that would have been refused"),
+    ("pull", false, "a partial or unverified download of an interrupted or refused pull"),
 ];
 
 /// Fails unless `path` still names the file or directory `handle` has open (and locked): the

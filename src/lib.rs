@@ -36,6 +36,7 @@ pub mod fs;
 pub mod keys;
 pub mod limits;
 pub mod models;
+pub mod oci;
 pub mod oms;
 pub mod open;
 pub mod report;

@@ -28,6 +28,24 @@ pub const HARD_MAX_FILES: usize = 1_000_000;
 pub const HARD_MAX_PATH_BYTES: usize = 4096;
 /// Largest decompressed tar stream.
 pub const HARD_MAX_UNPACKED_BYTES: u64 = 1 << 62;
+/// Largest OCI manifest, image index or error body read from a registry (FORMAT.md §12): read
+/// into memory, so bounded before the first byte; registries themselves cap manifests at 4 MiB.
+pub const OCI_MAX_MANIFEST_BYTES: u64 = 4 << 20;
+/// Largest bearer-token response read from a registry's token realm.
+pub const OCI_MAX_TOKEN_BYTES: u64 = 1 << 20;
+/// Largest Docker config file read for registry credentials.
+pub const OCI_MAX_DOCKER_CONFIG_BYTES: u64 = 1 << 20;
+
+/// The largest archive blob `pull` downloads under `limits`: the unpacked bound plus 1/256 of it
+/// and 1 MiB for framing (chunk tags, header, signatures). The descriptor's size is checked
+/// against this before any byte is downloaded; the download stops at the descriptor's size.
+pub fn oci_max_blob_bytes(limits: &Limits) -> u64 {
+    limits
+        .max_unpacked_bytes
+        .saturating_add(limits.max_unpacked_bytes / 256)
+        .saturating_add(1 << 20)
+}
+
 /// The latest creation or expiry time an archive may carry: 9999-12-31T23:59:59Z, the last
 /// second RFC 3339 can write (FORMAT.md §2). Later times are refused at seal and at parse.
 pub const MAX_TIME: u64 = 253_402_300_799;

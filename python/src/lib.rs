@@ -57,6 +57,7 @@ impl Vocabulary for PythonNames {
             }
             Term::Public => "public=True",
             Term::OmsKey => "oms_key= (a P-256 PEM private key)",
+            Term::PlainHttp => "the command line's `modelseal pull` over plain HTTP",
             Term::Help => "help(modelseal)",
         }
     }

@@ -5,8 +5,8 @@
 //! only through a [`Term`], which the frontend's [`Vocabulary`] spells.
 
 use super::{
-    DecryptError, Error, FormatError, KeyError, ModelError, OmsError, TrustError, UsageError,
-    VerifyError,
+    DecryptError, Error, FormatError, KeyError, ModelError, OciError, OmsError, TrustError,
+    UsageError, VerifyError,
 };
 
 /// An option or command a hint may name: each frontend spells it its own way. Not
@@ -57,13 +57,16 @@ pub enum Term {
     Public,
     /// Signing the files as an OMS bundle too when sealing (`seal --oms-key`).
     OmsKey,
+    /// Speaking plain HTTP to a registry that is not on the loopback interface
+    /// (`--plain-http`).
+    PlainHttp,
     /// The frontend's general help.
     Help,
 }
 
 impl Term {
     /// Every term, for tests that check a vocabulary is complete and in its frontend's words.
-    pub const ALL: [Term; 23] = [
+    pub const ALL: [Term; 24] = [
         Term::Force,
         Term::Recipients,
         Term::SharedKey,
@@ -86,6 +89,7 @@ impl Term {
         Term::CompressionForms,
         Term::Public,
         Term::OmsKey,
+        Term::PlainHttp,
         Term::Help,
     ];
 }
@@ -339,6 +343,42 @@ impl Error {
                 t(Term::OmsKey)
             ),
             Error::Oms(e) => oms_hint(e).into(),
+            Error::Oci(OciError::Unreachable { .. }) => format!(
+                "check the registry's host and port and that it is running; a registry that \
+                 speaks plain HTTP off the loopback interface needs {}",
+                t(Term::PlainHttp)
+            ),
+            Error::Oci(e) => oci_hint(e).into(),
+        }
+    }
+}
+
+/// The hint for an OCI registry error that names no option.
+fn oci_hint(e: &OciError) -> &'static str {
+    match e {
+        OciError::InvalidReference { .. } => {
+            "a reference is HOST[:PORT]/REPO[:TAG] or HOST[:PORT]/REPO@sha256:HEX, \
+             like registry.example:5000/models/iris:1.0.0"
+        }
+        OciError::Unauthorized { .. } => {
+            "log in to the registry (`docker login` or `oras login` write ~/.docker/config.json, \
+             or DOCKER_CONFIG names its directory); credential helpers are not read"
+        }
+        OciError::NotFound { .. } => "check the repository and tag; the registry has no such artifact",
+        OciError::DigestMismatch { .. } | OciError::SizeMismatch { .. } => {
+            "the registry's copy is damaged or was altered; nothing was kept; ask the publisher to push it again"
+        }
+        OciError::WrongArtifactType { .. } => {
+            "this tag holds another kind of artifact; pull it with the tool that made it"
+        }
+        OciError::BadManifest { .. } | OciError::TooLarge { .. } => {
+            "the registry served something that is not a modelseal artifact; nothing was kept"
+        }
+        OciError::Registry { .. } | OciError::Unreachable { .. } => {
+            "the registry refused the request; check that it implements the OCI distribution spec"
+        }
+        OciError::DockerConfig { .. } => {
+            "fix or move the Docker config file (~/.docker/config.json, or DOCKER_CONFIG/config.json)"
         }
     }
 }

@@ -8,6 +8,7 @@
 mod format;
 mod hint;
 mod io;
+mod oci;
 mod oms;
 mod trust;
 
@@ -15,6 +16,7 @@ pub use format::{FormatError, ManifestRule};
 pub use hint::{Term, Vocabulary};
 pub(crate) use hint::{MODEL_NAME_RULE, MODEL_VERSION_RULE};
 pub(crate) use io::{Boxed, IoContext};
+pub use oci::OciError;
 pub use oms::OmsError;
 pub use trust::TrustError;
 
@@ -639,6 +641,9 @@ pub enum Error {
     /// OMS bundle or model refusal.
     #[error(transparent)]
     Oms(#[from] OmsError),
+    /// OCI registry exchange failure or refusal.
+    #[error(transparent)]
+    Oci(#[from] OciError),
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {
@@ -717,6 +722,7 @@ impl Error {
             ) => Area::Output,
             Error::Usage(_) => return ErrorKind::Usage,
             Error::Oms(e) => return e.kind(),
+            Error::Oci(e) => return e.kind(),
         };
         ErrorKind::Refusal(refusal)
     }

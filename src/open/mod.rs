@@ -656,7 +656,7 @@ fn refuse_signature_inside(sig: &Path, out_dir: &Path) -> Result<()> {
 }
 
 /// Refuses an output this open must not replace (before anything is read).
-fn refuse_output(out_dir: &Path, output: OpenOutput) -> Result<()> {
+pub(crate) fn refuse_output(out_dir: &Path, output: OpenOutput) -> Result<()> {
     if refuse_non_dir(out_dir)? && !output.force {
         return Err(UsageError::OutputExists {
             path: out_dir.into(),

@@ -169,6 +169,17 @@ pub(crate) enum Command {
         #[arg(value_name = "DIR")]
         dirs: Vec<PathBuf>,
     },
+    /// Publish a sealed archive to an OCI registry (an OCI 1.1 artifact, its header's public
+    /// facts as annotations).
+    Push(crate::registry::PushArgs),
+    /// Pull an archive from an OCI registry: written only after every check of `verify` passed
+    /// (or opened with --open after every check of `open`); a refused download leaves nothing.
+    Pull(crate::registry::PullArgs),
+    /// Show what a registry says about an artifact (UNVERIFIED annotations), without the blob.
+    Ls(crate::registry::LsArgs),
+    /// Attach a small file (an OMS bundle, a detached signature) to an archive in a registry, as
+    /// an OCI referrer whose subject is the archive's manifest.
+    Attach(crate::registry::AttachArgs),
     /// Sign or verify a model as OpenSSF Model Signing (`model_signing` sign/verify key) does.
     Oms {
         #[command(subcommand)]

@@ -77,6 +77,10 @@ pub(crate) fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Oms { action } => crate::oms::run(action),
+        Command::Push(a) => crate::registry::push(a),
+        Command::Pull(a) => crate::registry::pull(a),
+        Command::Ls(a) => crate::registry::ls(a),
+        Command::Attach(a) => crate::registry::attach(a),
         // What sealing refuses is the caller's input (exit 2), never a damaged archive.
         Command::Seal(args) => seal_cmd(args, quiet).map_err(modelseal::seal::as_seal_input),
         Command::Train(args) => train_cmd(args).map_err(modelseal::seal::as_seal_input),
@@ -324,7 +328,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), Error> {
 }
 
 /// `--allow-globals` and `--expect` as the library's checks, warning about whole-package entries.
-fn model_checks(
+pub(crate) fn model_checks(
     allow_globals: Option<Vec<String>>,
     expect: &[String],
 ) -> Result<open::ModelChecks, Error> {

@@ -36,6 +36,7 @@ impl Vocabulary for Cli {
             }
             Term::Public => "--public",
             Term::OmsKey => "`modelseal seal --oms-key EC.pem`",
+            Term::PlainHttp => "--plain-http",
             Term::Help => "`modelseal help`",
         }
     }

@@ -31,6 +31,7 @@ mod demo;
 mod hints;
 mod oms;
 mod progress;
+mod registry;
 mod render;
 mod usage;
 
