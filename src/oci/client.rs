@@ -60,7 +60,15 @@ impl Client {
         } else {
             "https"
         };
+        // A proxy from the environment (HTTPS_PROXY, honouring NO_PROXY) for remote registries;
+        // never for a loopback one.
+        let proxy = if reference.is_loopback() {
+            None
+        } else {
+            ureq::Proxy::try_from_env()
+        };
         let agent: Agent = Agent::config_builder()
+            .proxy(proxy)
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(30)))
             .timeout_recv_response(Some(Duration::from_secs(300)))
