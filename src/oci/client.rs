@@ -86,6 +86,19 @@ impl Client {
         }
     }
 
+    /// The Authorization value for `url`: only for this registry's own origin, never for
+    /// another host an upload Location or a link points to.
+    fn auth_for(&self, url: &str) -> Option<Zeroizing<String>> {
+        let own = url
+            .strip_prefix(self.base.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        if own {
+            self.auth.borrow().clone()
+        } else {
+            None
+        }
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -116,7 +129,7 @@ impl Client {
         headers: &[(&str, &str)],
         body: &Payload<'_>,
     ) -> Result<Response<Body>> {
-        let auth = self.auth.borrow().clone();
+        let auth = self.auth_for(url);
         let with = |mut r: ureq::RequestBuilder<ureq::typestate::WithoutBody>| {
             for (k, v) in headers {
                 r = r.header(*k, *v);
@@ -305,7 +318,7 @@ impl Client {
     /// Streams `file` (`size` bytes, digest `digest`) to `url` as the PUT of a monolithic
     /// upload, with its Content-Length: the file is never read into memory.
     pub(crate) fn put_file(&self, url: &str, file: std::fs::File) -> Result<Response<Body>> {
-        let auth = self.auth.borrow().clone();
+        let auth = self.auth_for(url);
         let mut r = self
             .agent
             .put(url)
