@@ -60,7 +60,15 @@ impl Client {
         } else {
             "https"
         };
+        // A proxy from the environment (HTTPS_PROXY, honouring NO_PROXY) for remote registries;
+        // never for a loopback one.
+        let proxy = if reference.is_loopback() {
+            None
+        } else {
+            ureq::Proxy::try_from_env()
+        };
         let agent: Agent = Agent::config_builder()
+            .proxy(proxy)
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(30)))
             .timeout_recv_response(Some(Duration::from_secs(300)))
@@ -75,6 +83,19 @@ impl Client {
             registry: reference.registry.clone(),
             credentials: opts.credentials.clone(),
             auth: RefCell::new(None),
+        }
+    }
+
+    /// The Authorization value for `url`: only for this registry's own origin, never for
+    /// another host an upload Location or a link points to.
+    fn auth_for(&self, url: &str) -> Option<Zeroizing<String>> {
+        let own = url
+            .strip_prefix(self.base.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        if own {
+            self.auth.borrow().clone()
+        } else {
+            None
         }
     }
 
@@ -108,7 +129,7 @@ impl Client {
         headers: &[(&str, &str)],
         body: &Payload<'_>,
     ) -> Result<Response<Body>> {
-        let auth = self.auth.borrow().clone();
+        let auth = self.auth_for(url);
         let with = |mut r: ureq::RequestBuilder<ureq::typestate::WithoutBody>| {
             for (k, v) in headers {
                 r = r.header(*k, *v);
@@ -297,7 +318,7 @@ impl Client {
     /// Streams `file` (`size` bytes, digest `digest`) to `url` as the PUT of a monolithic
     /// upload, with its Content-Length: the file is never read into memory.
     pub(crate) fn put_file(&self, url: &str, file: std::fs::File) -> Result<Response<Body>> {
-        let auth = self.auth.borrow().clone();
+        let auth = self.auth_for(url);
         let mut r = self
             .agent
             .put(url)

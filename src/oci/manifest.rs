@@ -165,3 +165,69 @@ impl Manifest {
         Ok((m, layer))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ours() -> serde_json::Value {
+        let layer = Descriptor {
+            media_type: ARCHIVE_ARTIFACT_TYPE.into(),
+            digest: format!("sha256:{}", "a".repeat(64)),
+            size: 10,
+            artifact_type: None,
+            annotations: BTreeMap::new(),
+        };
+        serde_json::to_value(Manifest::for_archive(layer, BTreeMap::new())).unwrap()
+    }
+
+    fn parse(v: &serde_json::Value) -> Result<(Manifest, Descriptor)> {
+        Manifest::parse_archive(&serde_json::to_vec(v).unwrap())
+    }
+
+    #[test]
+    fn accepts_ours_with_unknown_fields() {
+        let mut v = ours();
+        v["somethingNew"] = "x".into();
+        let (_, layer) = parse(&v).unwrap();
+        assert_eq!(layer.size, 10);
+    }
+
+    #[test]
+    fn refuses_what_is_not_ours() {
+        let mut v = ours();
+        v["artifactType"] = "application/vnd.example".into();
+        assert!(matches!(
+            parse(&v),
+            Err(crate::Error::Oci(OciError::WrongArtifactType { .. }))
+        ));
+        let bad = |f: &dyn Fn(&mut serde_json::Value)| {
+            let mut v = ours();
+            f(&mut v);
+            matches!(
+                parse(&v),
+                Err(crate::Error::Oci(OciError::BadManifest { .. }))
+            )
+        };
+        assert!(bad(&|v| v["schemaVersion"] = 1.into()));
+        assert!(bad(&|v| v["mediaType"] = INDEX_MEDIA_TYPE.into()));
+        assert!(bad(&|v| {
+            v.as_object_mut().unwrap().remove("mediaType");
+        }));
+        assert!(bad(&|v| v["layers"] = serde_json::json!([])));
+        assert!(bad(&|v| {
+            let l = v["layers"][0].clone();
+            v["layers"] = serde_json::json!([l.clone(), l]);
+        }));
+        assert!(bad(
+            &|v| v["layers"][0]["mediaType"] = "application/octet-stream".into()
+        ));
+        assert!(bad(&|v| v["layers"][0]["digest"] = "sha512:00".into()));
+        assert!(bad(&|v| v["layers"][0]["size"] = (-1).into()));
+        assert!(bad(&|v| *v = serde_json::json!("not an object")));
+        assert!(matches!(
+            Manifest::parse_archive(b"\xff\xfe"),
+            Err(crate::Error::Oci(OciError::BadManifest { .. }))
+        ));
+    }
+}
