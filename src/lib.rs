@@ -30,6 +30,7 @@
 pub mod archive;
 pub mod countersign;
 pub mod crypto;
+pub mod detached;
 pub mod error;
 pub mod format;
 pub mod fs;

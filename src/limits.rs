@@ -31,6 +31,9 @@ pub const HARD_MAX_UNPACKED_BYTES: u64 = 1 << 62;
 /// Largest OCI manifest, image index or error body read from a registry (FORMAT.md §12): read
 /// into memory, so bounded before the first byte; registries themselves cap manifests at 4 MiB.
 pub const OCI_MAX_MANIFEST_BYTES: u64 = 4 << 20;
+/// Most referrers of the detached-signature type `pull` fetches for one archive (FORMAT.md
+/// §12.5); more are counted as unusable, not fetched.
+pub const OCI_MAX_REFERRED_SIGNATURES: usize = 64;
 /// Largest bearer-token response read from a registry's token realm.
 pub const OCI_MAX_TOKEN_BYTES: u64 = 1 << 20;
 /// Largest Docker config file read for registry credentials.

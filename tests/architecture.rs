@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["archive", "scan"],
     &["verify"],
     &["seal", "open"],
-    &["countersign", "report", "models", "oci"],
+    &["countersign", "detached", "report", "models", "oci"],
 ];
 const TEST_ONLY: &[&str] = &["craft", "fuzzing"];
 

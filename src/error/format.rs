@@ -63,6 +63,12 @@ pub enum FormatError {
         /// The limit.
         max: usize,
     },
+    /// A detached co-signature file (FORMAT.md §5.1) that is not one.
+    #[error("not a modelseal detached signature: {detail}")]
+    DetachedSignature {
+        /// What is wrong.
+        detail: &'static str,
+    },
     /// The signature block holds no entry, or more than the limit.
     #[error("archive carries {found} signatures, allowed 1..={max}")]
     SignatureCount {

@@ -17,6 +17,7 @@ pub mod client;
 pub mod manifest;
 pub mod reference;
 pub mod referrers;
+pub mod signatures;
 
 use std::collections::BTreeMap;
 use std::io::{BufReader, Read, Seek};
@@ -55,6 +56,8 @@ pub struct Listing {
     pub layer: Descriptor,
     /// The manifest's annotations: UNVERIFIED display data, written by whoever pushed.
     pub annotations: BTreeMap<String, String>,
+    /// For a pull: the detached co-signatures collected from referrers.
+    pub co_signatures: signatures::CoSignatures,
 }
 
 pub(crate) fn scope(r: &Reference, push: bool) -> String {
@@ -275,6 +278,7 @@ pub fn describe(reference: &Reference, opts: &ClientOptions) -> Result<Listing> 
         manifest_digest,
         layer,
         annotations: m.annotations,
+        co_signatures: Default::default(),
     })
 }
 
@@ -329,8 +333,30 @@ fn download_beside(
             manifest_digest,
             layer,
             annotations: m.annotations,
+            co_signatures: Default::default(),
         },
     ))
+}
+
+/// Downloads the archive beside `out` ([`download_beside`]) and adds to it the detached
+/// co-signatures attached as referrers that verify under `read.trust`
+/// ([`signatures::add_to_download`]).
+fn download_with_co_signatures(
+    reference: &Reference,
+    out: &Path,
+    opts: &ClientOptions,
+    read: &ReadOptions<'_>,
+) -> Result<(tempfile::NamedTempFile, crate::fs::Tracked, Listing)> {
+    let (tmp, tracked, mut listing) = download_beside(reference, out, opts, &read.limits)?;
+    let (collected, unusable) = signatures::collect(reference, &listing.manifest_digest, opts)?;
+    let ((tmp, tracked), added, skipped) =
+        signatures::add_to_download((tmp, tracked), out, &collected, read.trust, &read.limits)?;
+    listing.co_signatures = signatures::CoSignatures {
+        added,
+        skipped,
+        unusable,
+    };
+    Ok((tmp, tracked, listing))
 }
 
 /// Pulls `reference` into the file `out`: downloads beside it, runs `verify`'s checks on the
@@ -345,7 +371,7 @@ pub fn pull_file(
     opts: &ClientOptions,
 ) -> Result<(Report, Listing)> {
     crate::fs::refuse_file_output(out, force, "a regular file (an archive pulled before)")?;
-    let (tmp, _tracked, listing) = download_beside(reference, out, opts, &read.limits)?;
+    let (tmp, _tracked, listing) = download_with_co_signatures(reference, out, opts, read)?;
     let report = open::verify_reader(BufReader::with_capacity(1 << 20, tmp.as_file()), read)?;
     #[cfg(unix)]
     {
@@ -385,7 +411,7 @@ pub fn pull_open(
     opts: &ClientOptions,
 ) -> Result<(Opened, Listing)> {
     open::refuse_output(out_dir, output)?;
-    let (tmp, _tracked, listing) = download_beside(reference, out_dir, opts, &read.limits)?;
+    let (tmp, _tracked, listing) = download_with_co_signatures(reference, out_dir, opts, read)?;
     let opened = open::open_reader_checked(
         BufReader::with_capacity(1 << 20, tmp.as_file()),
         key,

@@ -16,6 +16,25 @@ use crate::oci::{fetch_manifest, scope, upload_blob, Blob};
 /// The artifact type an OMS bundle (a Sigstore bundle) is attached with, as cosign does.
 pub const SIGSTORE_BUNDLE_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 
+/// The artifact type `attach` gives `file` when none is named: a modelseal detached signature
+/// (recognised by its first bytes, FORMAT.md §5.1) is [`DETACHED_SIGNATURE_TYPE`], which `pull`
+/// collects; anything else is attached as a Sigstore bundle (an OMS bundle is one).
+///
+/// [`DETACHED_SIGNATURE_TYPE`]: crate::detached::DETACHED_SIGNATURE_TYPE
+pub fn default_artifact_type(file: &Path) -> Result<&'static str> {
+    let mut head = Vec::new();
+    std::fs::File::open(file)
+        .context(|| format!("opening {}", file.display()))?
+        .take(8)
+        .read_to_end(&mut head)
+        .context(|| format!("reading {}", file.display()))?;
+    Ok(if head == crate::detached::DETACHED_SIGNATURE_MAGIC {
+        crate::detached::DETACHED_SIGNATURE_TYPE
+    } else {
+        SIGSTORE_BUNDLE_TYPE
+    })
+}
+
 /// The fallback tag of a subject digest: `sha256-HEX`.
 fn fallback_tag(digest: &str) -> String {
     digest.replace(':', "-")

@@ -83,13 +83,11 @@ pub(crate) struct PullArgs {
 pub(crate) struct AttachArgs {
     #[command(flatten)]
     registry: RegistryArgs,
-    /// The referrer's artifactType (default: a Sigstore bundle, as an OMS bundle is).
-    #[arg(
-        long = "artifact-type",
-        value_name = "MEDIA_TYPE",
-        default_value = oci::referrers::SIGSTORE_BUNDLE_TYPE
-    )]
-    artifact_type: String,
+    /// The referrer's artifactType (default: a modelseal detached signature's own type for one
+    /// made by `sign --detached`, which pull collects; else a Sigstore bundle, as an OMS bundle
+    /// is).
+    #[arg(long = "artifact-type", value_name = "MEDIA_TYPE")]
+    artifact_type: Option<String>,
     /// The archive to attach to: [oci://]HOST[:PORT]/REPO:TAG or REPO@sha256:HEX.
     reference: String,
     /// The file to attach (at most 4 MiB: an OMS bundle, a detached signature).
@@ -144,6 +142,7 @@ pub(crate) fn pull(a: PullArgs) -> Result<(), Error> {
             &checks,
             &opts,
         )?;
+        print_co_signatures(&listing.co_signatures);
         let h = opened.header.get();
         outln!(
             "pulled {}@{} and opened {} {} signed by {} into {}",
@@ -156,6 +155,7 @@ pub(crate) fn pull(a: PullArgs) -> Result<(), Error> {
         );
     } else {
         let (report, listing) = oci::pull_file(&r, &a.output, a.force, &read, &opts)?;
+        print_co_signatures(&listing.co_signatures);
         let h = report.header.get();
         outln!(
             "pulled {}@{}: verified {} {} signed by {}; written to {}",
@@ -170,10 +170,30 @@ pub(crate) fn pull(a: PullArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// The co-signatures a pull collected from referrers, when there were any.
+fn print_co_signatures(c: &oci::signatures::CoSignatures) {
+    for id in &c.added {
+        outln!("co-signature by {id} collected from the registry");
+    }
+    for (id, why) in &c.skipped {
+        outln!("co-signature by {id} not used: {}", why.describe());
+    }
+    if c.unusable > 0 {
+        outln!(
+            "{} attached signature(s) could not be fetched or read",
+            c.unusable
+        );
+    }
+}
+
 pub(crate) fn attach(a: AttachArgs) -> Result<(), Error> {
     let r = Reference::parse(&a.reference)?;
     let opts = a.registry.options(&r)?;
-    let d = oci::referrers::attach_file(&r, &a.file, &a.artifact_type, &opts)?;
+    let artifact_type = match a.artifact_type {
+        Some(t) => t,
+        None => oci::referrers::default_artifact_type(&a.file)?.to_owned(),
+    };
+    let d = oci::referrers::attach_file(&r, &a.file, &artifact_type, &opts)?;
     outln!(
         "attached {} to {} as {}@{d}",
         esc(&a.file.display().to_string()),
