@@ -16,8 +16,8 @@ const LAYERS: &[&[&str]] = &[
     &["state"],
     &["archive", "scan"],
     &["verify"],
-    &["seal", "open"],
-    &["countersign", "detached", "report", "models", "oci"],
+    &["seal", "open", "detached"],
+    &["countersign", "report", "models", "oci"],
 ];
 const TEST_ONLY: &[&str] = &["craft", "fuzzing"];
 

@@ -58,10 +58,13 @@ pub fn collect(
     Ok((found, unusable))
 }
 
+/// A downloaded archive: its temporary file and the tracking that removes it on a signal.
+pub(crate) type Download = (tempfile::NamedTempFile, crate::fs::Tracked);
+
 /// Adds the verified ones of `collected` to the downloaded archive `tmp`: when any is added, the
 /// archive is rewritten into a new temporary beside `out`, which replaces `tmp`.
 pub(crate) fn add_to_download(
-    tmp: (tempfile::NamedTempFile, crate::fs::Tracked),
+    tmp: Download,
     out: &Path,
     collected: &[DetachedSignature],
     trust: &TrustStore,
