@@ -69,11 +69,7 @@ pub(crate) fn add_to_download(
     collected: &[DetachedSignature],
     trust: &TrustStore,
     limits: &Limits,
-) -> Result<(
-    (tempfile::NamedTempFile, crate::fs::Tracked),
-    Vec<KeyId>,
-    Vec<(KeyId, Skipped)>,
-)> {
+) -> Result<(Download, Vec<KeyId>, Vec<(KeyId, Skipped)>)> {
     let (mut file, tracked) = tmp;
     if collected.is_empty() {
         return Ok(((file, tracked), Vec::new(), Vec::new()));
