@@ -69,10 +69,10 @@ pub(crate) fn add_to_download(
     collected: &[DetachedSignature],
     trust: &TrustStore,
     limits: &Limits,
-) -> Result<(Download, Vec<KeyId>, Vec<(KeyId, Skipped)>)> {
+) -> Result<(Download, CoSignatures)> {
     let (mut file, tracked) = tmp;
     if collected.is_empty() {
-        return Ok(((file, tracked), Vec::new(), Vec::new()));
+        return Ok(((file, tracked), CoSignatures::default()));
     }
     let mut input = BufReader::with_capacity(1 << 20, file.as_file());
     let unverified = crate::verify::read_header(&mut input, limits)?;
@@ -82,7 +82,12 @@ pub(crate) fn add_to_download(
         drop(input);
         file.rewind()
             .context(|| "rewinding the downloaded archive".into())?;
-        return Ok(((file, tracked), added, selection.skipped));
+        let found = CoSignatures {
+            added,
+            skipped: selection.skipped,
+            unusable: 0,
+        };
+        return Ok(((file, tracked), found));
     }
     let (mut merged, merged_tracked) = crate::fs::temp_file_beside(out, "pull", ".tmp")?;
     {
@@ -96,5 +101,10 @@ pub(crate) fn add_to_download(
     merged
         .rewind()
         .context(|| "rewinding the downloaded archive".into())?;
-    Ok(((merged, merged_tracked), added, selection.skipped))
+    let found = CoSignatures {
+        added,
+        skipped: selection.skipped,
+        unusable: 0,
+    };
+    Ok(((merged, merged_tracked), found))
 }
