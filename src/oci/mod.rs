@@ -349,13 +349,9 @@ fn download_with_co_signatures(
 ) -> Result<(tempfile::NamedTempFile, crate::fs::Tracked, Listing)> {
     let (tmp, tracked, mut listing) = download_beside(reference, out, opts, &read.limits)?;
     let (collected, unusable) = signatures::collect(reference, &listing.manifest_digest, opts)?;
-    let ((tmp, tracked), added, skipped) =
+    let ((tmp, tracked), found) =
         signatures::add_to_download((tmp, tracked), out, &collected, read.trust, &read.limits)?;
-    listing.co_signatures = signatures::CoSignatures {
-        added,
-        skipped,
-        unusable,
-    };
+    listing.co_signatures = signatures::CoSignatures { unusable, ..found };
     Ok((tmp, tracked, listing))
 }
 
