@@ -57,6 +57,7 @@ impl Vocabulary for PythonNames {
             }
             Term::Public => "public=True",
             Term::OmsKey => "an OMS key when sealing with the command line's `modelseal seal`",
+            Term::TokenKeygen => "the command line's token key generation (`modelseal keygen`)",
             Term::Help => "help(modelseal)",
         }
     }

@@ -9,6 +9,7 @@ mod format;
 mod hint;
 mod io;
 mod oms;
+mod pkcs11;
 mod trust;
 
 pub use format::{FormatError, ManifestRule};
@@ -16,6 +17,7 @@ pub use hint::{Term, Vocabulary};
 pub(crate) use hint::{MODEL_NAME_RULE, MODEL_VERSION_RULE};
 pub(crate) use io::{Boxed, IoContext};
 pub use oms::OmsError;
+pub use pkcs11::Pkcs11Error;
 pub use trust::TrustError;
 
 use std::path::PathBuf;
@@ -111,6 +113,13 @@ pub enum KeyError {
         min: u8,
         /// The largest accepted.
         max: u8,
+    },
+    /// A signing-only public key (`modelseal-sign-pub-v1`, a token key's) was given as a
+    /// recipient: it has no X25519 half to encrypt to.
+    #[error("{path}: a signing-only public key cannot be a recipient")]
+    SigningOnly {
+        /// The key file.
+        path: PathBuf,
     },
 }
 
@@ -631,6 +640,9 @@ pub enum Error {
     /// OMS bundle or model refusal.
     #[error(transparent)]
     Oms(#[from] OmsError),
+    /// A PKCS#11 token key could not be used.
+    #[error(transparent)]
+    Pkcs11(#[from] Pkcs11Error),
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {
@@ -708,6 +720,7 @@ impl Error {
             ) => Area::Output,
             Error::Usage(_) => return ErrorKind::Usage,
             Error::Oms(e) => return e.kind(),
+            Error::Pkcs11(_) => return ErrorKind::Usage,
         };
         ErrorKind::Refusal(refusal)
     }

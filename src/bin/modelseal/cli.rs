@@ -27,7 +27,8 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Run the whole story in a temporary directory: train, seal, verify, open, predict, refuse.
     Demo,
-    /// Generate a key pair (PREFIX.key, secret, mode 0600; PREFIX.pub) or a shared key.
+    /// Generate a key pair (PREFIX.key, secret, mode 0600; PREFIX.pub), a shared key, or a key
+    /// pair on a PKCS#11 token (PREFIX.pub only).
     Keygen {
         /// Output prefix.
         #[arg(short = 'o', long = "output", value_name = "PREFIX")]
@@ -35,11 +36,26 @@ pub(crate) enum Command {
         /// Generate a symmetric shared key (PREFIX.key) for CI recipients.
         #[arg(long, conflicts_with = "passphrase")]
         shared: bool,
+        /// Create a non-extractable Ed25519 key pair on the PKCS#11 token this RFC 7512 URI
+        /// names (pkcs11:token=LABEL;object=LABEL?module-path=...&pin-source=file:...); writes
+        /// its signing-only PREFIX.pub. The PIN comes from pin-source or
+        /// MODELSEAL_PKCS11_PIN_FILE, the module from module-path or MODELSEAL_PKCS11_MODULE.
+        #[arg(long, value_name = "URI", conflicts_with_all = ["shared", "passphrase"])]
+        pkcs11: Option<String>,
         /// Encrypt the secret key under a passphrase (scrypt, AES-256-GCM), asked twice on the
         /// terminal, or read from the file MODELSEAL_PASSPHRASE_FILE names. Every command that
         /// reads the key then asks for it the same way.
         #[arg(long)]
         passphrase: bool,
+    },
+    /// Export the (signing-only) public key of a key on a PKCS#11 token.
+    Pubkey {
+        /// The key's RFC 7512 URI (pkcs11:token=LABEL;object=LABEL?module-path=...).
+        #[arg(value_name = "URI")]
+        uri: String,
+        /// The new .pub file (never overwritten).
+        #[arg(short = 'o', long = "output", value_name = "FILE.pub")]
+        output: PathBuf,
     },
     /// Manage a secret key file.
     Key {
@@ -138,7 +154,7 @@ pub(crate) enum Command {
         /// Add a signature (the only mode).
         #[arg(long, required = true)]
         add: bool,
-        /// The co-signer's secret key.
+        /// The co-signer's secret key, or a pkcs11: URI of a token key.
         #[arg(
             short = 'k',
             long = "key",
@@ -320,7 +336,7 @@ impl OptionalKey {
 
 #[derive(Args)]
 pub(crate) struct SealingArgs {
-    /// The author's secret key (a .key file from `keygen`).
+    /// The author's secret key (a .key file from `keygen`), or a pkcs11: URI of a token key.
     #[arg(
         short = 'k',
         long = "key",

@@ -36,6 +36,7 @@ impl Vocabulary for Cli {
             }
             Term::Public => "--public",
             Term::OmsKey => "`modelseal seal --oms-key EC.pem`",
+            Term::TokenKeygen => "`modelseal keygen --pkcs11 URI -o PREFIX`",
             Term::Help => "`modelseal help`",
         }
     }
