@@ -643,6 +643,31 @@ mod tests {
     }
 
     #[test]
+    fn signing_only_line_round_trips_and_is_no_recipient() {
+        let sk = SecretKey::generate();
+        let only = PublicKey::signing_only(sk.public().ed25519);
+        let line = only.to_line();
+        assert!(line.starts_with("modelseal-sign-pub-v1:"));
+        let origin = Path::new("t.pub");
+        let back = PublicKey::from_line(&line, origin).unwrap();
+        assert_eq!(back, only);
+        assert_eq!(back.key_id(), sk.public().key_id());
+        assert!(matches!(
+            back.require_recipient(origin),
+            Err(KeyError::SigningOnly { .. })
+        ));
+        assert!(sk.public().require_recipient(origin).is_ok());
+        // The checksum covers the type: the same bytes under the other public type are refused.
+        let swapped = line.replacen("modelseal-sign-pub-v1", "modelseal-pub-v1", 1);
+        assert!(PublicKey::from_line(&swapped, origin).is_err());
+        let mut bad = line.into_bytes();
+        let last = bad.len() - 10;
+        bad[last] = if bad[last] == b'A' { b'B' } else { b'A' };
+        let err = PublicKey::from_line(std::str::from_utf8(&bad).unwrap(), origin).unwrap_err();
+        assert!(matches!(err, KeyError::BadChecksum { .. }), "{err:?}");
+    }
+
+    #[test]
     fn secret_debug_is_redacted() {
         assert_eq!(
             format!("{:?}", SecretKey::generate()),
