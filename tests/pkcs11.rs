@@ -249,6 +249,23 @@ fn a_token_key_seals_and_its_signing_only_pub_verifies() {
     );
     assert_eq!(o.code, 0, "{}", o.stderr);
     h.ok(&["verify", "-t", "signer.pub", "p.mseal"]);
+    // train -k takes the token key too.
+    h.ok(&[
+        "train",
+        "--dataset",
+        "iris",
+        "-k",
+        &uri,
+        "-r",
+        "bob.pub",
+        "--name",
+        "iris-tree",
+        "--model-version",
+        "1.0.0",
+        "-o",
+        "iris.mseal",
+    ]);
+    h.ok(&["verify", "-t", "signer.pub", "iris.mseal"]);
     // Another key does not verify it.
     h.ok(&["keygen", "-o", "mallory"]);
     assert_eq!(h.run(&["verify", "-t", "mallory.pub", "m.mseal"]).code, 1);
