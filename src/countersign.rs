@@ -1,25 +1,24 @@
 //! Adding a signature to an existing archive (`modelseal sign --add`) without touching the
 //! payload: k-of-n policies need several signers over the same header (FORMAT.md §5).
 
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Write};
 use std::path::Path;
 
-use crate::crypto::sign;
 use crate::error::{FormatError, IoContext, Result, VerifyError};
 use crate::format::{Header, SignatureEntry};
-use crate::keys::SecretKey;
+use crate::keys::Signer;
 use crate::limits::Limits;
 use crate::verify::read_header;
 
 /// Adds `signer`'s signature over the archive's header. The payload is first checked against the
 /// header's digest and length (so the co-signer vouches for bytes that are really there); the
 /// archive is rewritten to a temporary file beside it and renamed over it only when complete.
-pub fn add_signature(path: &Path, signer: &SecretKey, limits: &Limits) -> Result<Header> {
+pub fn add_signature(path: &Path, signer: &dyn Signer, limits: &Limits) -> Result<Header> {
     let file = std::fs::File::open(path).context(|| format!("opening {}", path.display()))?;
     let mut input = BufReader::with_capacity(1 << 20, file);
     let unverified = read_header(&mut input, limits)?;
     let header = unverified.header_unverified().clone();
-    let id = signer.public().key_id();
+    let id = signer.key_id();
     if unverified.signatures().iter().any(|e| e.key_id == id.0) {
         return Err(VerifyError::DuplicateSignature {
             key_id: id.to_string(),
@@ -34,7 +33,7 @@ pub fn add_signature(path: &Path, signer: &SecretKey, limits: &Limits) -> Result
         }
         .into());
     }
-    let signature = sign::sign_header(signer.signing_key(), unverified.signed_bytes());
+    let signature = signer.sign_header(unverified.signed_bytes())?;
     let (mut tmp, _tracked) = crate::fs::temp_file_beside(path, "sign", ".tmp")?;
     {
         let mut out = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
@@ -55,45 +54,7 @@ pub fn add_signature(path: &Path, signer: &SecretKey, limits: &Limits) -> Result
         )
         .context(|| "writing the archive".into())?;
         // Copy the payload while hashing it: exactly the signed length, the signed digest, no more.
-        let mut hasher = blake3::Hasher::new();
-        let mut limited = (&mut input).take(header.ciphertext_size);
-        let mut buf = vec![0u8; 1 << 16];
-        let mut copied = 0u64;
-        loop {
-            let n = limited
-                .read(&mut buf)
-                .context(|| "reading the archive".into())?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            out.write_all(&buf[..n])
-                .context(|| "writing the archive".into())?;
-            copied += n as u64;
-        }
-        if copied != header.ciphertext_size {
-            return Err(VerifyError::Truncated {
-                expected: header.ciphertext_size,
-                found: copied,
-            }
-            .into());
-        }
-        let found = hasher.finalize();
-        if found.as_bytes() != &header.payload_digest {
-            return Err(VerifyError::PayloadDigestMismatch {
-                expected: hex::encode(header.payload_digest),
-                found: found.to_hex().to_string(),
-            }
-            .into());
-        }
-        let mut probe = [0u8; 1];
-        if input
-            .read(&mut probe)
-            .context(|| "reading the archive".into())?
-            != 0
-        {
-            return Err(VerifyError::TrailingData.into());
-        }
+        crate::detached::copy_checked_payload(&header, &mut input, &mut out)?;
         out.flush().context(|| "writing the archive".into())?;
     }
     tmp.as_file()

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use crate::crypto::{self, chunked, sign, wrap};
+use crate::crypto::{self, chunked, wrap};
 use crate::format::domain::PAYLOAD_CONTEXT;
 use crate::format::manifest::Manifest;
 use crate::format::{
@@ -60,7 +60,7 @@ pub fn encode_header(h: &Header) -> Vec<u8> {
 pub fn assemble(header_bytes: &[u8], signer: &SecretKey, payload: &[u8]) -> Vec<u8> {
     let mut signed = format::encode_prefix(header_bytes.len() as u32).to_vec();
     signed.extend_from_slice(header_bytes);
-    let signature = sign::sign_header(signer.signing_key(), &signed);
+    let signature = crate::keys::Signer::sign_header(signer, &signed).expect("a file key signs");
     let mut out = signed;
     out.push(1);
     out.extend_from_slice(
@@ -109,7 +109,8 @@ pub fn archive_from_message(
 ) -> Vec<u8> {
     let file_key = crypto::random32();
     let (ephemeral, wrapped_key) =
-        wrap::x25519_wrap(&file_key, recipient.x25519()).expect("valid recipient");
+        wrap::x25519_wrap(&file_key, recipient.x25519().expect("a recipient key"))
+            .expect("valid recipient");
     let mut salt = [0u8; 24];
     crypto::fill_random(&mut salt);
     let payload = chunked::encrypt_to_vec(message, &file_key, &salt, PAYLOAD_CONTEXT);

@@ -10,7 +10,7 @@ use std::path::Path;
 use crate::crypto::sign;
 use crate::error::{FormatError, IoContext, Result, VerifyError};
 use crate::format::{Header, SignatureEntry};
-use crate::keys::{KeyId, SecretKey};
+use crate::keys::{KeyId, Signer};
 use crate::limits::Limits;
 use crate::trust::TrustStore;
 use crate::verify::{read_header, UnverifiedHeader};
@@ -125,7 +125,7 @@ pub(crate) fn copy_checked_payload(
 /// header's digest and length, as `sign --add` does. The archive is not changed.
 pub fn sign_file(
     path: &Path,
-    signer: &SecretKey,
+    signer: &dyn Signer,
     limits: &Limits,
 ) -> Result<(Header, DetachedSignature)> {
     let file = crate::verify::open_archive(path)?;
@@ -133,13 +133,13 @@ pub fn sign_file(
     let unverified = read_header(&mut input, limits)?;
     let header = unverified.header_unverified().clone();
     copy_checked_payload(&header, &mut input, &mut io::sink())?;
-    let signature = sign::sign_header(signer.signing_key(), unverified.signed_bytes());
+    let signature = signer.sign_header(unverified.signed_bytes())?;
     Ok((
         header,
         DetachedSignature {
             header_sha256: crate::crypto::sha256(unverified.signed_bytes()),
             entry: SignatureEntry {
-                key_id: signer.public().key_id().0,
+                key_id: signer.key_id().0,
                 signature,
             },
         },

@@ -37,11 +37,18 @@ pub fn stanza(data: &[u8]) {
     }
 }
 
-/// Public and secret key lines.
+/// Public and secret key lines (`modelseal-pub-v1`, `modelseal-sign-pub-v1`, secret lines) and
+/// RFC 7512 `pkcs11:` key URIs.
 pub fn key_files(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
+    if let Ok(u) = crate::keys::Pkcs11Uri::parse(text) {
+        assert!(!u.token.is_empty() && !u.object.is_empty());
+        assert!(!u.token.chars().any(char::is_control));
+        assert!(u.pin_source.as_ref().is_none_or(|p| p.is_absolute()));
+        assert!(u.module_path.as_ref().is_none_or(|p| p.is_absolute()));
+    }
     let origin = Path::new("fuzz");
     if let Ok(k) = PublicKey::from_line(text, origin) {
         let again = PublicKey::from_line(&k.to_line(), origin).expect("re-parse");

@@ -13,6 +13,11 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use zeroize::Zeroizing;
 
 mod encrypted;
+mod pkcs11;
+mod uri;
+
+pub use pkcs11::{Pkcs11Signer, PKCS11_MODULE_ENV, PKCS11_PIN_FILE_ENV};
+pub use uri::Pkcs11Uri;
 
 pub use encrypted::{
     read_passphrase, PassphraseSource, DEFAULT_LOG_N, ENCRYPTED_SECRET_KEY_TYPE, LOG_N_ENV,
@@ -25,6 +30,8 @@ use crate::limits::MAX_KEY_FILE_BYTES;
 
 /// Type tag of a public key line.
 pub const PUBLIC_KEY_TYPE: &str = "modelseal-pub-v1";
+/// Type tag of a signing-only public key line (a token key's: no X25519 half).
+pub const SIGNING_PUBLIC_KEY_TYPE: &str = "modelseal-sign-pub-v1";
 /// Type tag of a secret key line.
 pub const SECRET_KEY_TYPE: &str = "MODELSEAL-SECRET-V1";
 /// Type tag of a shared (symmetric) key line.
@@ -61,11 +68,11 @@ impl fmt::Debug for KeyId {
 }
 
 /// A public key: the Ed25519 half verifies signatures (a trust anchor), the X25519 half receives
-/// archives (a recipient).
+/// archives (a recipient). A signing-only key (a token key's) has no X25519 half.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PublicKey {
     ed25519: VerifyingKey,
-    x25519: x25519_dalek::PublicKey,
+    x25519: Option<x25519_dalek::PublicKey>,
 }
 
 impl fmt::Debug for PublicKey {
@@ -84,20 +91,74 @@ impl PublicKey {
         &self.ed25519
     }
 
-    pub(crate) fn x25519(&self) -> &x25519_dalek::PublicKey {
-        &self.x25519
+    /// The X25519 half, `None` for a signing-only key.
+    pub(crate) fn x25519(&self) -> Option<&x25519_dalek::PublicKey> {
+        self.x25519.as_ref()
+    }
+
+    pub(crate) fn signing_only(ed25519: VerifyingKey) -> PublicKey {
+        PublicKey {
+            ed25519,
+            x25519: None,
+        }
+    }
+
+    /// Whether this key only verifies (a token key's) and cannot be a recipient.
+    pub fn is_signing_only(&self) -> bool {
+        self.x25519.is_none()
+    }
+
+    /// Refuses a signing-only key as a recipient (`origin` names it).
+    pub fn require_recipient(&self, origin: &Path) -> Result<(), KeyError> {
+        match self.x25519 {
+            Some(_) => Ok(()),
+            None => Err(KeyError::SigningOnly {
+                path: origin.into(),
+            }),
+        }
     }
 
     /// The one-line text form.
     pub fn to_line(&self) -> String {
-        let mut payload = [0u8; 64];
-        payload[..32].copy_from_slice(self.ed25519.as_bytes());
-        payload[32..].copy_from_slice(self.x25519.as_bytes());
-        encode_line(PUBLIC_KEY_TYPE, &payload)
+        match &self.x25519 {
+            Some(x) => {
+                let mut payload = [0u8; 64];
+                payload[..32].copy_from_slice(self.ed25519.as_bytes());
+                payload[32..].copy_from_slice(x.as_bytes());
+                encode_line(PUBLIC_KEY_TYPE, &payload)
+            }
+            None => encode_line(SIGNING_PUBLIC_KEY_TYPE, self.ed25519.as_bytes()),
+        }
+    }
+
+    /// The contents of a `.pub` file: a comment naming the key id, then the line.
+    pub fn file_body(&self) -> String {
+        let what = if self.is_signing_only() {
+            "signing-only public key (a token key)"
+        } else {
+            "public key"
+        };
+        format!("# modelseal {what} {}\n{}\n", self.key_id(), self.to_line())
+    }
+
+    /// Writes this key to a new `.pub` file (mode 0644, never overwriting).
+    pub fn write_new(&self, path: &Path) -> Result<()> {
+        write_new_file(path, self.file_body().as_bytes(), 0o644)
     }
 
     /// Parses the one-line text form; `origin` names the source in errors.
     pub fn from_line(line: &str, origin: &Path) -> Result<PublicKey, KeyError> {
+        if line.starts_with(SIGNING_PUBLIC_KEY_TYPE)
+            && line.as_bytes().get(SIGNING_PUBLIC_KEY_TYPE.len()) == Some(&b':')
+        {
+            let payload = decode_line(line, SIGNING_PUBLIC_KEY_TYPE, 32, origin)?;
+            let ed: [u8; 32] = payload[..].try_into().expect("32-byte payload");
+            let ed25519 = sign::parse_verifying_key(&ed).ok_or_else(|| KeyError::WeakKey {
+                path: origin.into(),
+                kind: "ed25519",
+            })?;
+            return Ok(PublicKey::signing_only(ed25519));
+        }
         let payload = decode_line(line, PUBLIC_KEY_TYPE, 64, origin)?;
         let ed: [u8; 32] = payload[..32].try_into().expect("64-byte payload");
         let x: [u8; 32] = payload[32..].try_into().expect("64-byte payload");
@@ -113,7 +174,7 @@ impl PublicKey {
         }
         Ok(PublicKey {
             ed25519,
-            x25519: x.into(),
+            x25519: Some(x.into()),
         })
     }
 
@@ -165,12 +226,8 @@ impl SecretKey {
     pub fn public(&self) -> PublicKey {
         PublicKey {
             ed25519: self.ed25519.verifying_key(),
-            x25519: x25519_dalek::PublicKey::from(&self.x25519),
+            x25519: Some(x25519_dalek::PublicKey::from(&self.x25519)),
         }
-    }
-
-    pub(crate) fn signing_key(&self) -> &SigningKey {
-        &self.ed25519
     }
 
     pub(crate) fn x25519(&self) -> &x25519_dalek::StaticSecret {
@@ -302,6 +359,43 @@ impl SecretKey {
         }
         Ok((key_path, pub_path))
     }
+}
+
+/// What signs an archive's header: a secret key file, a token key, later a KMS key. Sealing,
+/// `sign --add` and training take any signer; verifying never needs one.
+pub trait Signer: fmt::Debug {
+    /// The public key (signing-only for a token key).
+    fn public(&self) -> PublicKey;
+    /// The Ed25519 signature over `signed_bytes` (the archive's first `14 + header_len` bytes,
+    /// under the header signature context of FORMAT.md §5).
+    fn sign_header(&self, signed_bytes: &[u8]) -> Result<[u8; 64]>;
+    /// The signing key's id.
+    fn key_id(&self) -> KeyId {
+        self.public().key_id()
+    }
+}
+
+impl Signer for SecretKey {
+    fn public(&self) -> PublicKey {
+        SecretKey::public(self)
+    }
+
+    fn sign_header(&self, signed_bytes: &[u8]) -> Result<[u8; 64]> {
+        Ok(sign::sign_header(&self.ed25519, signed_bytes))
+    }
+}
+
+/// Reads the signing key `spec` names: a `pkcs11:` URI (a token key) or a secret key file.
+pub fn read_signer(spec: &Path) -> Result<Box<dyn Signer>> {
+    match spec.to_str() {
+        Some(s) if Pkcs11Uri::is_uri(s) => Ok(Box::new(Pkcs11Signer::open(s)?)),
+        _ => Ok(Box::new(SecretKey::read(spec)?)),
+    }
+}
+
+/// Whether `spec` is a token key URI rather than a file.
+pub fn is_token_key(spec: &Path) -> bool {
+    spec.to_str().is_some_and(Pkcs11Uri::is_uri)
 }
 
 /// A 32-byte symmetric key shared by a sealer and its CI opener.
@@ -539,6 +633,31 @@ mod tests {
         let origin = Path::new("t.pub");
         assert_eq!(PublicKey::from_line(&line, origin).unwrap(), sk.public());
         let mut bad = line.clone().into_bytes();
+        let last = bad.len() - 10;
+        bad[last] = if bad[last] == b'A' { b'B' } else { b'A' };
+        let err = PublicKey::from_line(std::str::from_utf8(&bad).unwrap(), origin).unwrap_err();
+        assert!(matches!(err, KeyError::BadChecksum { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn signing_only_line_round_trips_and_is_no_recipient() {
+        let sk = SecretKey::generate();
+        let only = PublicKey::signing_only(sk.public().ed25519);
+        let line = only.to_line();
+        assert!(line.starts_with("modelseal-sign-pub-v1:"));
+        let origin = Path::new("t.pub");
+        let back = PublicKey::from_line(&line, origin).unwrap();
+        assert_eq!(back, only);
+        assert_eq!(back.key_id(), sk.public().key_id());
+        assert!(matches!(
+            back.require_recipient(origin),
+            Err(KeyError::SigningOnly { .. })
+        ));
+        assert!(sk.public().require_recipient(origin).is_ok());
+        // The checksum covers the type: the same bytes under the other public type are refused.
+        let swapped = line.replacen("modelseal-sign-pub-v1", "modelseal-pub-v1", 1);
+        assert!(PublicKey::from_line(&swapped, origin).is_err());
+        let mut bad = line.into_bytes();
         let last = bad.len() - 10;
         bad[last] = if bad[last] == b'A' { b'B' } else { b'A' };
         let err = PublicKey::from_line(std::str::from_utf8(&bad).unwrap(), origin).unwrap_err();

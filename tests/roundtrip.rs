@@ -243,7 +243,7 @@ fn sealing_is_bounded_in_recipients_and_refuses_bad_outputs() {
     for read in [&key, &data] {
         let before = std::fs::read(read).unwrap();
         let to = vec![Recipient::PublicKey(&rp)];
-        let opts = modelseal::seal::SealOptions::new(&keys.signer, to, "m", "1.0.0")
+        let opts = modelseal::seal::SealOptions::new(&*keys.signer, to, "m", "1.0.0")
             .unwrap()
             .with_also_reads(keys.paths.iter().cloned())
             .with_also_reads([data.clone()]);

@@ -58,6 +58,7 @@ impl Vocabulary for PythonNames {
             Term::Public => "public=True",
             Term::OmsKey => "oms_key= (a P-256 PEM private key)",
             Term::PlainHttp => "the command line's `modelseal pull` over plain HTTP",
+            Term::TokenKeygen => "the command line's token key generation (`modelseal keygen`)",
             Term::Help => "help(modelseal)",
         }
     }

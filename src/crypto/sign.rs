@@ -4,12 +4,17 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
 use crate::format::domain::HEADER_SIGNATURE_CONTEXT;
 
-/// Signs `signed_bytes` (the archive's first `14 + header_len` bytes).
-pub(crate) fn sign_header(key: &SigningKey, signed_bytes: &[u8]) -> [u8; 64] {
+/// The message an Ed25519 header signature covers: the context, then `signed_bytes`.
+pub(crate) fn header_message(signed_bytes: &[u8]) -> Vec<u8> {
     let mut msg = Vec::with_capacity(HEADER_SIGNATURE_CONTEXT.len() + signed_bytes.len());
     msg.extend_from_slice(HEADER_SIGNATURE_CONTEXT);
     msg.extend_from_slice(signed_bytes);
-    key.sign(&msg).to_bytes()
+    msg
+}
+
+/// Signs `signed_bytes` (the archive's first `14 + header_len` bytes).
+pub(crate) fn sign_header(key: &SigningKey, signed_bytes: &[u8]) -> [u8; 64] {
+    key.sign(&header_message(signed_bytes)).to_bytes()
 }
 
 /// `verify_strict`: refuses non-canonical `S`, non-canonical or small-order `R`, and small-order

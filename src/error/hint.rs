@@ -5,8 +5,8 @@
 //! only through a [`Term`], which the frontend's [`Vocabulary`] spells.
 
 use super::{
-    DecryptError, Error, FormatError, KeyError, ModelError, OciError, OmsError, TrustError,
-    UsageError, VerifyError,
+    DecryptError, Error, FormatError, KeyError, ModelError, OciError, OmsError, Pkcs11Error,
+    TrustError, UsageError, VerifyError,
 };
 
 /// An option or command a hint may name: each frontend spells it its own way. Not
@@ -60,13 +60,15 @@ pub enum Term {
     /// Speaking plain HTTP to a registry that is not on the loopback interface
     /// (`--plain-http`).
     PlainHttp,
+    /// Creating a key pair on a PKCS#11 token (`modelseal keygen --pkcs11 URI`).
+    TokenKeygen,
     /// The frontend's general help.
     Help,
 }
 
 impl Term {
     /// Every term, for tests that check a vocabulary is complete and in its frontend's words.
-    pub const ALL: [Term; 24] = [
+    pub const ALL: [Term; 25] = [
         Term::Force,
         Term::Recipients,
         Term::SharedKey,
@@ -90,6 +92,7 @@ impl Term {
         Term::Public,
         Term::OmsKey,
         Term::PlainHttp,
+        Term::TokenKeygen,
         Term::Help,
     ];
 }
@@ -98,6 +101,59 @@ impl Term {
 pub trait Vocabulary {
     /// How this frontend names `term`.
     fn term(&self, term: Term) -> &'static str;
+}
+
+fn pkcs11_hint(e: &Pkcs11Error, names: &dyn Vocabulary) -> String {
+    let t = |term| names.term(term);
+    match e {
+        Pkcs11Error::InvalidUri { .. } => {
+            "write the key as pkcs11:token=LABEL;object=LABEL?module-path=/path/to/module.so \
+             (keys/README.md)"
+                .into()
+        }
+        Pkcs11Error::PinValueInUri => {
+            "put the PIN in a file (mode 0600) and name it with pin-source=file:/path in the URI, \
+             or in MODELSEAL_PKCS11_PIN_FILE"
+                .into()
+        }
+        Pkcs11Error::NoModule { .. } => {
+            "add module-path=/path/to/module.so to the URI's query, or set MODELSEAL_PKCS11_MODULE"
+                .into()
+        }
+        Pkcs11Error::NoPinSource { .. } | Pkcs11Error::EmptyPin { .. } => {
+            "name a file holding the token's user PIN (mode 0600) with pin-source=file:/path in \
+             the URI, or in MODELSEAL_PKCS11_PIN_FILE"
+                .into()
+        }
+        Pkcs11Error::ModuleNotLoadable { .. } => {
+            "check the module path (SoftHSM2: /usr/lib/softhsm/libsofthsm2.so) and that it is \
+             installed for this architecture"
+                .into()
+        }
+        Pkcs11Error::TokenAbsent { .. } => {
+            "check the URI's token label against the slots `pkcs11-tool` lists, and that the token \
+             is plugged in and initialised"
+                .into()
+        }
+        Pkcs11Error::WrongPin { .. } => {
+            "fix the PIN file; a token locks its user PIN after a few wrong tries".into()
+        }
+        Pkcs11Error::ObjectNotFound { .. } | Pkcs11Error::AmbiguousObject { .. } => format!(
+            "check the URI's object label against the objects `pkcs11-tool` lists, or create the key \
+             with {}",
+            t(Term::TokenKeygen)
+        ),
+        Pkcs11Error::ObjectExists { .. } => {
+            "choose another object label; modelseal never replaces a key on a token".into()
+        }
+        Pkcs11Error::MechanismUnsupported { .. } | Pkcs11Error::NotEd25519 { .. } => {
+            "use a token with Ed25519 (CKM_EDDSA, PKCS#11 3.0), such as SoftHSM2 2.6 or newer"
+                .into()
+        }
+        Pkcs11Error::BadSignature { .. } | Pkcs11Error::Token { .. } => {
+            "check the token and its module; the module's own log may say more".into()
+        }
+    }
 }
 
 /// What a model name may be.
@@ -152,6 +208,13 @@ impl Error {
                  `modelseal key passwd` from a trusted copy"
                     .into()
             }
+            Error::Key(KeyError::SigningOnly { .. }) => format!(
+                "a token's signing-only .pub verifies signatures ({}) but cannot receive archives; \
+                 give each recipient's own .pub as {}",
+                t(Term::Trust),
+                t(Term::Recipients)
+            ),
+            Error::Pkcs11(e) => pkcs11_hint(e, names),
             Error::Key(_) => "the key file is damaged or mistyped; copy it again from its owner".into(),
             Error::Usage(UsageError::NoPassphrase { .. }) => {
                 "run it in a terminal to be asked, or name a file holding the passphrase (mode 0600) \
@@ -449,6 +512,16 @@ mod tests {
         let io = |code| Error::io("x", std::io::Error::from_raw_os_error(code));
         let mut v: Vec<Error> = vec![
             FormatError::BadMagic { found: s() }.into(),
+            KeyError::SigningOnly { path: p() }.into(),
+            Pkcs11Error::PinValueInUri.into(),
+            Pkcs11Error::ObjectNotFound {
+                token: s(),
+                object: s(),
+                class: "private",
+            }
+            .into(),
+            Pkcs11Error::WrongPin { token: s() }.into(),
+            Pkcs11Error::NoModule { token: s() }.into(),
             FormatError::UnsupportedVersion {
                 found: 9,
                 supported: 1,

@@ -10,6 +10,7 @@ mod hint;
 mod io;
 mod oci;
 mod oms;
+mod pkcs11;
 mod trust;
 
 pub use format::{FormatError, ManifestRule};
@@ -18,6 +19,7 @@ pub(crate) use hint::{MODEL_NAME_RULE, MODEL_VERSION_RULE};
 pub(crate) use io::{Boxed, IoContext};
 pub use oci::OciError;
 pub use oms::OmsError;
+pub use pkcs11::Pkcs11Error;
 pub use trust::TrustError;
 
 use std::path::PathBuf;
@@ -113,6 +115,13 @@ pub enum KeyError {
         min: u8,
         /// The largest accepted.
         max: u8,
+    },
+    /// A signing-only public key (`modelseal-sign-pub-v1`, a token key's) was given as a
+    /// recipient: it has no X25519 half to encrypt to.
+    #[error("{path}: a signing-only public key cannot be a recipient")]
+    SigningOnly {
+        /// The key file.
+        path: PathBuf,
     },
 }
 
@@ -644,6 +653,9 @@ pub enum Error {
     /// OCI registry exchange failure or refusal.
     #[error(transparent)]
     Oci(#[from] OciError),
+    /// A PKCS#11 token key could not be used.
+    #[error(transparent)]
+    Pkcs11(#[from] Pkcs11Error),
     /// An I/O error, with what was being done.
     #[error("{context}: {source}")]
     Io {
@@ -723,6 +735,7 @@ impl Error {
             Error::Usage(_) => return ErrorKind::Usage,
             Error::Oms(e) => return e.kind(),
             Error::Oci(e) => return e.kind(),
+            Error::Pkcs11(_) => return ErrorKind::Usage,
         };
         ErrorKind::Refusal(refusal)
     }

@@ -18,11 +18,11 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
-use crate::crypto::{self, sign, wrap};
-use crate::error::{Error, IoContext, Result, UsageError};
+use crate::crypto::{self, wrap};
+use crate::error::{Error, IoContext, KeyError, Result, UsageError};
 use crate::format::manifest::{FileEntry, Manifest, ModelName, Reference, TypedModel};
 use crate::format::{self, Compression, Header, SignatureEntry, Stanza, Suite};
-use crate::keys::{PublicKey, SecretKey, SharedKey};
+use crate::keys::{PublicKey, SharedKey, Signer};
 use crate::limits::Limits;
 use crate::oms::EcSigningKey;
 
@@ -116,8 +116,8 @@ impl CompressionChoice {
 /// What to seal and for whom.
 #[derive(Debug)]
 pub struct SealOptions<'a> {
-    /// The author's key.
-    pub signer: &'a SecretKey,
+    /// The author's key (a secret key file's, a token's: any [`Signer`]).
+    pub signer: &'a dyn Signer,
     /// At least one recipient, unless `public`.
     pub recipients: Vec<Recipient<'a>>,
     /// Seal a public archive (FORMAT.md §4.5): signed, stored in the clear, no recipients.
@@ -154,7 +154,7 @@ impl<'a> SealOptions<'a> {
     /// `SOURCE_DATE_EPOCH` ([`crate::time::creation_time`]), with no expiry, no description or
     /// metadata, compression `auto` and the default limits. The `with_*` methods change those.
     pub fn new(
-        signer: &'a SecretKey,
+        signer: &'a dyn Signer,
         recipients: Vec<Recipient<'a>>,
         name: &str,
         version: &str,
@@ -247,8 +247,8 @@ impl<'a> SealOptions<'a> {
 /// `signing_key=`, `recipients=`, `shared_key=`).
 #[derive(Debug)]
 pub struct SealKeys {
-    /// The author's key.
-    pub signer: SecretKey,
+    /// The author's key: a secret key file's or a token's ([`crate::keys::read_signer`]).
+    pub signer: Box<dyn Signer>,
     /// The recipients' public keys.
     pub publics: Vec<PublicKey>,
     /// A shared key, also a recipient.
@@ -258,20 +258,26 @@ pub struct SealKeys {
 }
 
 impl SealKeys {
-    /// Reads every key, refusing a secret key file others can read.
+    /// Reads every key, refusing a secret key file others can read and a signing-only public
+    /// key as a recipient. `signing_key` may be a `pkcs11:` URI (a token key).
     pub fn read(
         signing_key: &Path,
         recipients: &[PathBuf],
         shared_key: Option<&Path>,
     ) -> Result<SealKeys> {
         Ok(SealKeys {
-            signer: SecretKey::read(signing_key)?,
+            signer: crate::keys::read_signer(signing_key)?,
             publics: recipients
                 .iter()
-                .map(|p| PublicKey::read(p))
+                .map(|p| {
+                    let k = PublicKey::read(p)?;
+                    k.require_recipient(p)?;
+                    Ok(k)
+                })
                 .collect::<Result<Vec<_>>>()?,
             shared: shared_key.map(SharedKey::read).transpose()?,
             paths: std::iter::once(signing_key.to_path_buf())
+                .filter(|p| !crate::keys::is_token_key(p))
                 .chain(recipients.iter().cloned())
                 .chain(shared_key.map(Path::to_path_buf))
                 .collect(),
@@ -290,7 +296,7 @@ impl SealKeys {
     /// Options for sealing `name` at `version` with these keys ([`SealOptions::new`]).
     pub fn options(&self, name: &str, version: &str) -> Result<SealOptions<'_>> {
         Ok(
-            SealOptions::new(&self.signer, self.recipients(), name, version)?
+            SealOptions::new(&*self.signer, self.recipients(), name, version)?
                 .with_also_reads(self.paths.iter().cloned()),
         )
     }
@@ -522,7 +528,10 @@ fn seal_to_writer_inner<W: Write + Seek + Read + Send>(
         recipients.push(match r {
             Recipient::PublicKey(pk) => {
                 let k = key.expect("an encrypted archive has an input key");
-                let (ephemeral, wrapped_key) = wrap::x25519_wrap(k, pk.x25519())?;
+                let x = pk.x25519().ok_or_else(|| KeyError::SigningOnly {
+                    path: PathBuf::from(format!("recipient {}", pk.key_id())),
+                })?;
+                let (ephemeral, wrapped_key) = wrap::x25519_wrap(k, x)?;
                 Stanza::X25519 {
                     ephemeral,
                     wrapped_key,
@@ -620,7 +629,7 @@ fn seal_to_writer_inner<W: Write + Seek + Read + Send>(
     let mut signed = Vec::with_capacity(format::PREFIX_LEN + header_bytes.len());
     signed.extend_from_slice(&format::encode_prefix(header_bytes.len() as u32));
     signed.extend_from_slice(&header_bytes);
-    let signature = sign::sign_header(opts.signer.signing_key(), &signed);
+    let signature = opts.signer.sign_header(&signed)?;
     let entry = SignatureEntry {
         key_id: header.signer,
         signature,

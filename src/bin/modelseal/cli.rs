@@ -27,7 +27,8 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Run the whole story in a temporary directory: train, seal, verify, open, predict, refuse.
     Demo,
-    /// Generate a key pair (PREFIX.key, secret, mode 0600; PREFIX.pub) or a shared key.
+    /// Generate a key pair (PREFIX.key, secret, mode 0600; PREFIX.pub), a shared key, or a key
+    /// pair on a PKCS#11 token (PREFIX.pub only).
     Keygen {
         /// Output prefix.
         #[arg(short = 'o', long = "output", value_name = "PREFIX")]
@@ -35,11 +36,26 @@ pub(crate) enum Command {
         /// Generate a symmetric shared key (PREFIX.key) for CI recipients.
         #[arg(long, conflicts_with = "passphrase")]
         shared: bool,
+        /// Create a non-extractable Ed25519 key pair on the PKCS#11 token this RFC 7512 URI
+        /// names (pkcs11:token=LABEL;object=LABEL?module-path=...&pin-source=file:...); writes
+        /// its signing-only PREFIX.pub. The PIN comes from pin-source or
+        /// MODELSEAL_PKCS11_PIN_FILE, the module from module-path or MODELSEAL_PKCS11_MODULE.
+        #[arg(long, value_name = "URI", conflicts_with_all = ["shared", "passphrase"])]
+        pkcs11: Option<String>,
         /// Encrypt the secret key under a passphrase (scrypt, AES-256-GCM), asked twice on the
         /// terminal, or read from the file MODELSEAL_PASSPHRASE_FILE names. Every command that
         /// reads the key then asks for it the same way.
         #[arg(long)]
         passphrase: bool,
+    },
+    /// Export the (signing-only) public key of a key on a PKCS#11 token.
+    Pubkey {
+        /// The key's RFC 7512 URI (pkcs11:token=LABEL;object=LABEL?module-path=...).
+        #[arg(value_name = "URI")]
+        uri: String,
+        /// The new .pub file (never overwritten).
+        #[arg(short = 'o', long = "output", value_name = "FILE.pub")]
+        output: PathBuf,
     },
     /// Manage a secret key file.
     Key {
@@ -133,12 +149,22 @@ pub(crate) enum Command {
         /// The archive; `-` reads it from standard input (`./-` for a file named -).
         archive: PathBuf,
     },
-    /// Add a signature to an existing archive (for k-of-n policies); the payload is not touched.
+    /// Add a signature to an existing archive, or write it detached (for k-of-n policies); the
+    /// payload is checked, not touched.
     Sign {
-        /// Add a signature (the only mode).
-        #[arg(long, required = true)]
+        /// Add a signature to the archive's signature block.
+        #[arg(
+            long,
+            required_unless_present = "detached",
+            conflicts_with = "detached"
+        )]
         add: bool,
-        /// The co-signer's secret key.
+        /// Write the signature to FILE instead (FORMAT.md §5.1), leaving the archive unchanged:
+        /// `modelseal attach REF FILE` attaches it to the archive in a registry, and `pull`
+        /// collects it.
+        #[arg(long, value_name = "FILE")]
+        detached: Option<PathBuf>,
+        /// The co-signer's secret key, or a pkcs11: URI of a token key.
         #[arg(
             short = 'k',
             long = "key",
@@ -146,7 +172,7 @@ pub(crate) enum Command {
             value_name = "KEY.key"
         )]
         key: PathBuf,
-        /// The archive, rewritten in place atomically.
+        /// The archive (with --add, rewritten in place atomically).
         archive: PathBuf,
     },
     /// Manage a trust directory: trusted signer keys and their model-name scopes.
@@ -331,7 +357,7 @@ impl OptionalKey {
 
 #[derive(Args)]
 pub(crate) struct SealingArgs {
-    /// The author's secret key (a .key file from `keygen`).
+    /// The author's secret key (a .key file from `keygen`), or a pkcs11: URI of a token key.
     #[arg(
         short = 'k',
         long = "key",

@@ -45,9 +45,26 @@ pub(crate) fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Keygen {
             output,
+            pkcs11: Some(uri),
+            ..
+        } => keygen_token(&uri, &output),
+        Command::Keygen {
+            output,
             shared,
             passphrase,
+            pkcs11: None,
         } => keygen(&output, shared, passphrase),
+        Command::Pubkey { uri, output } => {
+            let signer = modelseal::keys::Pkcs11Signer::open(&uri)?;
+            let public = modelseal::keys::Signer::public(&signer);
+            public.write_new(&output)?;
+            outln!(
+                "wrote signing-only public key {} (key id {})",
+                output.display(),
+                public.key_id()
+            );
+            Ok(())
+        }
         Command::Key {
             action: KeyAction::Passwd { key, remove },
         } => {
@@ -86,14 +103,34 @@ pub(crate) fn run(cli: Cli) -> Result<(), Error> {
         Command::Train(args) => train_cmd(args).map_err(modelseal::seal::as_seal_input),
         Command::Sign {
             add: _,
+            detached: Some(out),
             key,
             archive,
         } => {
-            let signer = SecretKey::read(&key)?;
-            let h = modelseal::countersign::add_signature(&archive, &signer, &Limits::default())?;
+            let signer = modelseal::keys::read_signer(&key)?;
+            let (h, sig) = modelseal::detached::sign_file(&archive, &*signer, &Limits::default())?;
+            modelseal::detached::write_file(&out, &sig)?;
+            outln!(
+                "wrote a detached signature by {} of {} ({} {}) to {}",
+                signer.key_id(),
+                archive.display(),
+                h.model_name,
+                h.model_version,
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Sign {
+            add: _,
+            detached: None,
+            key,
+            archive,
+        } => {
+            let signer = modelseal::keys::read_signer(&key)?;
+            let h = modelseal::countersign::add_signature(&archive, &*signer, &Limits::default())?;
             outln!(
                 "added a signature by {} to {} ({} {})",
-                signer.public().key_id(),
+                signer.key_id(),
                 archive.display(),
                 h.model_name,
                 h.model_version
@@ -384,6 +421,23 @@ pub(crate) fn seal_out(
     seal::seal_to_stream(inputs, opts, stdout.lock())
 }
 
+/// `keygen --pkcs11 URI -o PREFIX`: the pair on the token, its signing-only `PREFIX.pub` here.
+pub(crate) fn keygen_token(uri: &str, prefix: &Path) -> Result<(), Error> {
+    let pub_path = std::path::PathBuf::from(format!("{}.pub", prefix.display()));
+    if pub_path.symlink_metadata().is_ok() {
+        return Err(modelseal::error::KeyError::Exists { path: pub_path }.into());
+    }
+    let signer = modelseal::keys::Pkcs11Signer::generate(uri)?;
+    let public = modelseal::keys::Signer::public(&signer);
+    public.write_new(&pub_path)?;
+    outln!(
+        "created a non-extractable Ed25519 key on the token and wrote its signing-only public key {}",
+        pub_path.display()
+    );
+    outln!("key id {}", public.key_id());
+    Ok(())
+}
+
 pub(crate) fn keygen(prefix: &Path, shared: bool, passphrase: bool) -> Result<(), Error> {
     if shared {
         let path = SharedKey::generate().write(prefix)?;
@@ -547,7 +601,7 @@ pub(crate) fn seal_cmd(a: SealArgs, quiet: bool) -> Result<(), Error> {
     // Sealing reads every input byte about twice (hashing and payload, or payload and read-back).
     let _bar = progress::Progress::start("sealing", total.saturating_mul(2), quiet);
     let summary = seal_out(&inputs, &opts, &a.s)?;
-    render::sealed(&summary, &a.s.output, &s.keys.signer);
+    render::sealed(&summary, &a.s.output, &*s.keys.signer);
     Ok(())
 }
 
@@ -593,6 +647,6 @@ pub(crate) fn train_cmd(a: TrainArgs) -> Result<(), Error> {
             trained.train_accuracy * 100.0
         ),
     );
-    render::sealed(&summary, &a.s.output, &s.keys.signer);
+    render::sealed(&summary, &a.s.output, &*s.keys.signer);
     Ok(())
 }

@@ -37,6 +37,7 @@ impl Vocabulary for Cli {
             Term::Public => "--public",
             Term::OmsKey => "`modelseal seal --oms-key EC.pem`",
             Term::PlainHttp => "--plain-http",
+            Term::TokenKeygen => "`modelseal keygen --pkcs11 URI -o PREFIX`",
             Term::Help => "`modelseal help`",
         }
     }

@@ -5,7 +5,7 @@ use std::path::Path;
 use modelseal::format::manifest::Manifest;
 use modelseal::format::{Header, Stanza};
 use modelseal::fs::{Cleaned, Temporary};
-use modelseal::keys::SecretKey;
+use modelseal::keys::Signer;
 use modelseal::open::Report;
 use modelseal::seal::SealSummary;
 use modelseal::time::rfc3339;
@@ -197,7 +197,7 @@ pub fn unverified(h: &Header, json: bool) {
 }
 
 /// What `seal` and `train` print.
-pub fn sealed(s: &SealSummary, out: &Path, signer: &SecretKey) {
+pub fn sealed(s: &SealSummary, out: &Path, signer: &dyn Signer) {
     let h = &s.header;
     // With `-o -` the archive is on stdout: the summary goes to stderr.
     let to_stderr = out == Path::new("-");
@@ -230,12 +230,12 @@ pub fn sealed(s: &SealSummary, out: &Path, signer: &SecretKey) {
         &if h.suite.is_public() {
             format!(
                 "signed by {}, PUBLIC: stored in the clear, for anyone to verify and open",
-                signer.public().key_id()
+                signer.key_id()
             )
         } else {
             format!(
                 "signed by {}, for {} recipient(s)",
-                signer.public().key_id(),
+                signer.key_id(),
                 h.recipients.len()
             )
         },
