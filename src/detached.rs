@@ -252,22 +252,26 @@ pub fn rewrite(
     w(out.flush())
 }
 
-/// Writes `sig` to a new file at `path` (never replacing one: a temporary beside it, renamed
-/// without clobbering).
-pub fn write_file(path: &Path, sig: &DetachedSignature) -> Result<()> {
-    crate::fs::refuse_file_output(path, false, "a regular file")?;
+/// Writes `sig` to `path` through a temporary beside it: a new file, or with `force` a
+/// replaced regular file (never anything else).
+pub fn write_file(path: &Path, sig: &DetachedSignature, force: bool) -> Result<()> {
+    crate::fs::refuse_file_output(path, force, "a regular file (a signature written before)")?;
     let (mut tmp, _tracked) = crate::fs::temp_file_beside(path, "write", ".tmp")?;
     tmp.write_all(&sig.to_bytes())
         .and_then(|_| tmp.as_file().sync_all())
         .context(|| format!("writing {}", path.display()))?;
-    tmp.persist_noclobber(path).map_err(|e| {
+    let persisted = if force {
+        tmp.persist(path).map(drop)
+    } else {
+        tmp.persist_noclobber(path).map(drop)
+    };
+    persisted.map_err(|e| {
         if e.error.kind() == io::ErrorKind::AlreadyExists {
             crate::error::UsageError::OutputExists { path: path.into() }.into()
         } else {
             crate::Error::io(format!("writing {}", path.display()), e.error)
         }
-    })?;
-    Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -37,9 +37,14 @@ pub fn stanza(data: &[u8]) {
     }
 }
 
-/// Public and secret key lines (`modelseal-pub-v1`, `modelseal-sign-pub-v1`, secret lines) and
-/// RFC 7512 `pkcs11:` key URIs.
+/// Public and secret key lines (`modelseal-pub-v1`, `modelseal-sign-pub-v1`, secret lines),
+/// RFC 7512 `pkcs11:` key URIs and detached co-signature files.
 pub fn key_files(data: &[u8]) {
+    // Detached co-signature files (binary, FORMAT.md §5.1) share the target: small files a
+    // signer hands over.
+    if let Ok(d) = crate::detached::DetachedSignature::parse(data) {
+        assert_eq!(d.to_bytes().as_slice(), data);
+    }
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };

@@ -669,3 +669,196 @@ fn an_attached_bundle_is_found_through_the_fallback_tag() {
         "{e:?}"
     );
 }
+
+#[test]
+fn a_detached_co_signature_attached_as_a_referrer_counts_for_k_of_n() {
+    use modelseal::detached::{self, DetachedSignature, Skipped, DETACHED_SIGNATURE_TYPE};
+    let Some(reg) = Registry::start() else { return };
+    let w = World::new();
+    let bob = modelseal::keys::SecretKey::generate();
+    let archive = sealed(&w, (1, 0, 0), "iris.mseal");
+    let original = std::fs::read(&archive).unwrap();
+    let r = reg.reference("models/iris:1.0.0");
+    oci::push_file(&archive, &r, &client(), &Limits::default()).unwrap();
+    let mut trust = w.trust();
+    trust.add(bob.public());
+    trust.require_signers(vec!["*".into()], 2);
+    let dir = pulls(&w);
+    let out = dir.join("got.mseal");
+    // One signature: refused, nothing left.
+    let e = oci::pull_file(&r, &out, false, &read_opts(&trust, None), &client()).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Trust(TrustError::TooFewSignatures {
+                required: 2,
+                found: 1,
+                ..
+            })
+        ),
+        "{e:?}"
+    );
+    assert!(entries(&dir).is_empty(), "{:?}", entries(&dir));
+
+    // Hostile or useless referrers of the signature type first: garbage, a signature by a key
+    // outside the trust store, one by a trusted key over another archive, and a forged one by
+    // bob. None is added and none makes the pull fail by itself.
+    let (_, good) = detached::sign_file(&archive, &bob, &Limits::default()).unwrap();
+    assert_eq!(
+        std::fs::read(&archive).unwrap(),
+        original,
+        "signing detached changed the archive"
+    );
+    let stranger = detached::sign_file(&archive, &w.stranger, &Limits::default())
+        .unwrap()
+        .1;
+    let other_archive = sealed(&w, (2, 0, 0), "other.mseal");
+    let elsewhere = detached::sign_file(&other_archive, &bob, &Limits::default())
+        .unwrap()
+        .1;
+    let mut forged = good.clone();
+    forged.entry.signature[10] ^= 1;
+    let attach = |name: &str, bytes: &[u8]| {
+        let f = w.write(name, bytes);
+        oci::referrers::attach_file(&r, &f, DETACHED_SIGNATURE_TYPE, &client()).unwrap();
+    };
+    attach("garbage.sig", b"MSEALSIG not really");
+    attach("stranger.sig", &stranger.to_bytes());
+    attach("elsewhere.sig", &elsewhere.to_bytes());
+    attach("forged.sig", &forged.to_bytes());
+    let e = oci::pull_file(&r, &out, false, &read_opts(&trust, None), &client()).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Trust(TrustError::TooFewSignatures { found: 1, .. })
+        ),
+        "{e:?}"
+    );
+    assert!(entries(&dir).is_empty(), "{:?}", entries(&dir));
+
+    // Bob's real co-signature, written by the CLI and attached with the default artifact type.
+    let sig = w.path("bob.sig");
+    detached::write_file(&sig, &good, false).unwrap();
+    assert_eq!(
+        DetachedSignature::parse(&std::fs::read(&sig).unwrap()).unwrap(),
+        good
+    );
+    assert_eq!(
+        oci::referrers::default_artifact_type(&sig).unwrap(),
+        DETACHED_SIGNATURE_TYPE
+    );
+    oci::referrers::attach_file(&r, &sig, DETACHED_SIGNATURE_TYPE, &client()).unwrap();
+    let state = RollbackState::at(w.path("state.json"));
+    let (report, listing) =
+        oci::pull_file(&r, &out, false, &read_opts(&trust, Some(&state)), &client()).unwrap();
+    assert_eq!(report.header.cosigners().len(), 1, "{:?}", report.header);
+    let c = &listing.co_signatures;
+    assert_eq!(c.added, vec![bob.public().key_id()]);
+    assert_eq!(c.unusable, 1, "the garbage referrer");
+    let why: Vec<Skipped> = c.skipped.iter().map(|(_, w)| *w).collect();
+    assert_eq!(
+        why,
+        [
+            Skipped::UntrustedKey,
+            Skipped::OtherArchive,
+            Skipped::BadSignature
+        ]
+    );
+    // The written archive carries bob's signature and verifies on its own, 2-of-2.
+    let got = std::fs::read(&out).unwrap();
+    assert_ne!(got, original);
+    let opts = read_opts(&trust, None);
+    modelseal::open::verify_reader(got.as_slice(), &opts).unwrap();
+    // Pulling again: bob's signature is already there, so nothing is added twice.
+    std::fs::remove_file(&out).unwrap();
+    let state2 = RollbackState::at(w.path("state2.json"));
+    let (_, listing) = oci::pull_file(
+        &r,
+        &out,
+        false,
+        &read_opts(&trust, Some(&state2)),
+        &client(),
+    )
+    .unwrap();
+    assert_eq!(listing.co_signatures.added.len(), 1);
+}
+
+#[test]
+fn cli_sign_detached_attach_and_pull_for_two_of_two() {
+    let Some(reg) = Registry::start() else { return };
+    let w = World::new();
+    let d = w.dir.path();
+    for k in ["alice", "bob"] {
+        assert_eq!(cli(&w, &["keygen", "-o", k]).code, 0);
+    }
+    std::fs::write(d.join("model.bin"), b"weights").unwrap();
+    let o = cli(
+        &w,
+        &[
+            "seal",
+            "-k",
+            "alice.key",
+            "-r",
+            "bob.pub",
+            "--name",
+            "iris",
+            "--model-version",
+            "1.0.0",
+            "-o",
+            "iris.mseal",
+            "model.bin",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let store = d.join("store");
+    std::fs::create_dir(&store).unwrap();
+    for k in ["alice", "bob"] {
+        std::fs::copy(d.join(format!("{k}.pub")), store.join(format!("{k}.pub"))).unwrap();
+    }
+    std::fs::write(
+        store.join("policy.toml"),
+        "[[threshold]]\nmodels = [\"*\"]\nsigners = 2\n",
+    )
+    .unwrap();
+    let r = format!("{}/models/iris:1.0.0", reg.addr);
+    assert_eq!(cli(&w, &["push", "iris.mseal", &r]).code, 0);
+    let o = cli(
+        &w,
+        &["pull", "-t", "store", "--no-state", "-o", "got.mseal", &r],
+    );
+    assert_failure(&o, 1, "needs 2 distinct trusted signers");
+    assert!(!d.join("got.mseal").exists());
+    let o = cli(
+        &w,
+        &[
+            "sign",
+            "--detached",
+            "bob.sig",
+            "-k",
+            "bob.key",
+            "iris.mseal",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    // The detached file is not replaced without --force.
+    let sign = [
+        "sign",
+        "--detached",
+        "bob.sig",
+        "-k",
+        "bob.key",
+        "iris.mseal",
+    ];
+    assert_failure(&cli(&w, &sign), 1, "bob.sig: already exists");
+    let o = cli(&w, &[&sign[..], &["--force"]].concat());
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(cli(&w, &["attach", &r, "bob.sig"]).code, 0);
+    let o = cli(
+        &w,
+        &["pull", "-t", "store", "--no-state", "-o", "got.mseal", &r],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.contains("co-signature by"), "{}", o.stdout);
+    let o = cli(&w, &["verify", "-t", "store", "--no-state", "got.mseal"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+}

@@ -164,6 +164,9 @@ pub(crate) enum Command {
         /// collects it.
         #[arg(long, value_name = "FILE")]
         detached: Option<PathBuf>,
+        /// Replace an existing detached signature file.
+        #[arg(long, requires = "detached")]
+        force: bool,
         /// The co-signer's secret key, or a pkcs11: URI of a token key.
         #[arg(
             short = 'k',

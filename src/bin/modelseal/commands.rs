@@ -104,12 +104,13 @@ pub(crate) fn run(cli: Cli) -> Result<(), Error> {
         Command::Sign {
             add: _,
             detached: Some(out),
+            force,
             key,
             archive,
         } => {
             let signer = modelseal::keys::read_signer(&key)?;
             let (h, sig) = modelseal::detached::sign_file(&archive, &*signer, &Limits::default())?;
-            modelseal::detached::write_file(&out, &sig)?;
+            modelseal::detached::write_file(&out, &sig, force)?;
             outln!(
                 "wrote a detached signature by {} of {} ({} {}) to {}",
                 signer.key_id(),
@@ -123,6 +124,7 @@ pub(crate) fn run(cli: Cli) -> Result<(), Error> {
         Command::Sign {
             add: _,
             detached: None,
+            force: _,
             key,
             archive,
         } => {

@@ -20,7 +20,7 @@ impl Vocabulary for Cli {
             Term::NoState => "--no-state",
             Term::VersionPolicy => "a relaxed VersionPolicy in the library",
             Term::TrustAdd => "`modelseal trust add`",
-            Term::CoSign => "`modelseal sign --add`",
+            Term::CoSign => "`modelseal sign --add` (or `sign --detached` and `attach` for an archive in a registry)",
             Term::OpenUnchecked => "`modelseal open` without --allow-globals",
             Term::OutputDir => "give -o DIR (./- for a directory named -)",
             Term::StreamOut => {
