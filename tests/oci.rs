@@ -2,6 +2,7 @@
 //! distribution 2.8), started on 127.0.0.1 with a temporary storage directory and killed on
 //! drop. Without the binary the tests skip with a reason, unless `CI` is set: then they fail.
 
+mod cli_harness;
 mod common;
 
 use std::net::TcpListener;
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cli_harness::{assert_two_lines as assert_failure, Out};
 use common::{World, CREATED};
 use modelseal::error::{OciError, TrustError, VerifyError};
 use modelseal::oci::{self, ClientOptions, Reference};
@@ -491,40 +493,14 @@ fn another_artifact_type_not_found_and_unreachable_are_typed() {
     assert!(entries(&dir).is_empty(), "{:?}", entries(&dir));
 }
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
+/// The CLI in the world's directory, with a Docker config directory of its own.
 fn cli(w: &World, args: &[&str]) -> Out {
-    let o = Command::new(env!("CARGO_BIN_EXE_modelseal"))
-        .current_dir(w.dir.path())
-        .env_remove("MODELSEAL_TRUST")
-        .env("XDG_STATE_HOME", w.path(".state"))
-        .env("XDG_CONFIG_HOME", w.path(".config"))
+    cli_harness::ms(w.dir.path())
         .env("DOCKER_CONFIG", w.path(".docker"))
         .args(args)
         .output()
-        .unwrap();
-    Out {
-        code: o.status.code().unwrap(),
-        stdout: String::from_utf8(o.stdout).unwrap(),
-        stderr: String::from_utf8(o.stderr).unwrap(),
-    }
-}
-
-/// Exactly one `error:` line containing `needle` and one `hint:` line, and the exit code.
-fn assert_failure(o: &Out, code: i32, needle: &str) {
-    assert_eq!(o.code, code, "stdout: {}\nstderr: {}", o.stdout, o.stderr);
-    let lines: Vec<&str> = o.stderr.lines().collect();
-    assert_eq!(lines.len(), 2, "{}", o.stderr);
-    assert!(
-        lines[0].starts_with("error: ") && lines[0].contains(needle),
-        "{}",
-        o.stderr
-    );
-    assert!(lines[1].starts_with("hint: "), "{}", o.stderr);
+        .unwrap()
+        .into()
 }
 
 #[test]
