@@ -8,6 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
+mod cli_harness;
+use cli_harness::Out;
+
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const PIN: &str = "123456";
 
@@ -97,24 +100,19 @@ impl Hsm {
     }
 
     fn run_env(&self, env: &[(&str, &str)], args: &[&str]) -> Out {
-        let mut c = assert_cmd::Command::cargo_bin("modelseal").unwrap();
-        c.current_dir(self.path())
-            .env_remove("MODELSEAL_TRUST")
-            .env_remove("MODELSEAL_PKCS11_MODULE")
+        let mut c = cli_harness::ms(self.path());
+        c.env_remove("MODELSEAL_PKCS11_MODULE")
             .env_remove("MODELSEAL_PKCS11_PIN_FILE")
             .env_remove("MODELSEAL_SIGNING_KEY_FILE")
-            .env("SOFTHSM2_CONF", &self.conf)
-            .env("XDG_STATE_HOME", self.path().join(".state"))
-            .env("XDG_CONFIG_HOME", self.path().join(".config"));
+            .env("SOFTHSM2_CONF", &self.conf);
         for (k, v) in env {
             c.env(k, v);
         }
-        let o = c.args(args).write_stdin(Vec::new()).output().unwrap();
-        Out {
-            code: o.status.code().unwrap(),
-            stdout: String::from_utf8(o.stdout).unwrap(),
-            stderr: String::from_utf8(o.stderr).unwrap(),
-        }
+        c.args(args)
+            .write_stdin(Vec::new())
+            .output()
+            .unwrap()
+            .into()
     }
 
     fn ok(&self, args: &[&str]) -> Out {
@@ -147,24 +145,10 @@ impl Hsm {
     }
 }
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Exactly one `error:` line containing `error`, one `hint:` line, the exit code `code`.
+/// Exactly one `error:` line containing `error`, one `hint:` line, the exit code `code`, and
+/// never the PIN.
 fn assert_refused(o: &Out, code: i32, error: &str) {
-    assert_eq!(o.code, code, "{}{}", o.stdout, o.stderr);
-    let errors: Vec<&str> = o
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("error:"))
-        .collect();
-    let hints = o.stderr.lines().filter(|l| l.starts_with("hint:")).count();
-    assert_eq!(errors.len(), 1, "{}", o.stderr);
-    assert_eq!(hints, 1, "{}", o.stderr);
-    assert!(errors[0].contains(error), "{:?} lacks {error:?}", errors[0]);
+    cli_harness::assert_two_lines(o, code, error);
     assert!(!o.stderr.contains(PIN), "the PIN leaked: {}", o.stderr);
 }
 
