@@ -37,8 +37,16 @@ struct Registry {
     _dir: tempfile::TempDir,
 }
 
+/// `ci` / `s3cret-pass` in the registry's htpasswd file (bcrypt, cost 5).
+const HTPASSWD: &str = "ci:$2b$05$abcdefghijklmnopqrstuuV7fpPozvyqJfnY19y0802WTlXUm6Rjy\n";
+
 impl Registry {
     fn start() -> Option<Registry> {
+        Registry::start_with(None)
+    }
+
+    /// A registry that requires the basic credentials of `htpasswd` when given.
+    fn start_with(htpasswd: Option<&str>) -> Option<Registry> {
         let Some(bin) = find_binary() else {
             if std::env::var_os("CI").is_some() {
                 panic!("{BINARY} is not installed and CI is set: .ci/run installs it");
@@ -58,10 +66,21 @@ impl Registry {
                 .port();
             let addr = format!("127.0.0.1:{port}");
             let config = dir.path().join("config.yml");
+            let auth = match htpasswd {
+                Some(users) => {
+                    let file = dir.path().join("htpasswd");
+                    std::fs::write(&file, users).unwrap();
+                    format!(
+                        "auth:\n  htpasswd:\n    realm: modelseal-test\n    path: {}\n",
+                        file.display()
+                    )
+                }
+                None => String::new(),
+            };
             std::fs::write(
                 &config,
                 format!(
-                    "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+                    "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{auth}",
                     storage.display()
                 ),
             )
@@ -79,10 +98,12 @@ impl Registry {
                 if let Ok(Some(_)) = child.try_wait() {
                     break; // exited: the port was taken; try another
                 }
-                if ureq::get(&format!("http://{addr}/v2/"))
-                    .call()
-                    .is_ok_and(|r| r.status().as_u16() == 200)
-                {
+                let up = match ureq::get(&format!("http://{addr}/v2/")).call() {
+                    Ok(r) => r.status().as_u16() == 200,
+                    Err(ureq::Error::StatusCode(401)) => htpasswd.is_some(),
+                    Err(_) => false,
+                };
+                if up {
                     return Some(Registry {
                         child,
                         storage,
@@ -837,4 +858,64 @@ fn cli_sign_detached_attach_and_pull_for_two_of_two() {
     assert!(o.stdout.contains("co-signature by"), "{}", o.stdout);
     let o = cli(&w, &["verify", "-t", "store", "--no-state", "got.mseal"]);
     assert_eq!(o.code, 0, "{}", o.stderr);
+}
+
+#[test]
+fn basic_credentials_from_the_docker_config_file_reach_a_registry_that_requires_them() {
+    let Some(reg) = Registry::start_with(Some(HTPASSWD)) else {
+        return;
+    };
+    let w = World::new();
+    sealed(&w, (1, 0, 0), "iris.mseal");
+    let r = format!("{}/models/iris:1.0.0", reg.addr);
+    // No credentials: 401, exit 2, one error line and one hint line, nothing pushed or pulled.
+    let o = cli(&w, &["push", "iris.mseal", &r]);
+    assert_failure(&o, 2, "401");
+    let docker = w.path(".docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    let config = |user_pass: &str| {
+        use base64::Engine;
+        let auth = base64::engine::general_purpose::STANDARD.encode(user_pass);
+        std::fs::write(
+            docker.join("config.json"),
+            format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, reg.addr),
+        )
+        .unwrap();
+    };
+    config("ci:wrong");
+    assert_failure(&cli(&w, &["push", "iris.mseal", &r]), 2, "401");
+    config("ci:s3cret-pass");
+    let o = cli(&w, &["push", "iris.mseal", &r]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(!o.stdout.contains("s3cret") && !o.stderr.contains("s3cret"));
+    std::fs::write(w.path("author.pub"), w.author.public().to_line()).unwrap();
+    let pull = [
+        "pull",
+        "-t",
+        "author.pub",
+        "--no-state",
+        "-o",
+        "got.mseal",
+        &r,
+    ];
+    let o = cli(&w, &pull);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(
+        std::fs::read(w.path("got.mseal")).unwrap(),
+        std::fs::read(w.path("iris.mseal")).unwrap()
+    );
+    // The library's own loading of the file, and its refusal without it.
+    let creds = oci::auth::credentials_for(&docker.join("config.json"), &reg.addr).unwrap();
+    assert!(!creds.is_anonymous());
+    assert!(!format!("{creds:?}").contains("s3cret"), "{creds:?}");
+    let e = oci::describe(&reg.reference("models/iris:1.0.0"), &client()).unwrap_err();
+    assert!(
+        matches!(e, Error::Oci(OciError::Unauthorized { .. })),
+        "{e:?}"
+    );
+    let with = ClientOptions {
+        credentials: creds,
+        ..client()
+    };
+    oci::describe(&reg.reference("models/iris:1.0.0"), &with).unwrap();
 }
