@@ -85,13 +85,14 @@ fn remove_tree(p: &Path) {
 /// followed), then puts back any previous output `open --force` had moved aside. Called from the
 /// signal-handling thread.
 pub fn remove_all() {
-    let pending: Vec<Pending> = PENDING.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    for p in &pending {
+    let guard = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+    let pending: &[Pending] = &guard;
+    for p in pending {
         if let Pending::Remove(path) = p {
             remove_tree(path);
         }
     }
-    for p in &pending {
+    for p in pending {
         if let Pending::Restore { moved, to } = p {
             if to.symlink_metadata().is_err() {
                 let _ = std::fs::rename(moved, to);
@@ -101,6 +102,22 @@ pub fn remove_all() {
             }
         }
     }
+    // Held until the process exits (the caller exits next): a temporary the main thread is about
+    // to create waits in [`create_tracked`] and is never made, so none outlives the signal.
+    std::mem::forget(guard);
+}
+
+/// Makes a temporary with `create` and tracks the path it returns, both under the lock
+/// [`remove_all`] takes: a signal between creation and tracking cannot leave it behind.
+fn create_tracked<T>(
+    create: impl FnOnce() -> Result<T>,
+    path_of: impl FnOnce(&T) -> &Path,
+) -> Result<(T, Tracked)> {
+    let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+    let made = create()?;
+    let p = Pending::Remove(path_of(&made).to_path_buf());
+    pending.push(p.clone());
+    Ok((made, Tracked(p)))
 }
 
 /// The longest NAME a temporary's name keeps of its output's name, so that the whole name stays
@@ -170,12 +187,16 @@ fn lock_now(path: &Path, handle: &File) -> Result<()> {
 /// path).
 pub fn temp_file_beside(out: &Path, kind: &str, suffix: &str) -> Result<(NamedTempFile, Tracked)> {
     let dir = parent_dir(out);
-    let tmp = tempfile::Builder::new()
-        .prefix(&temp_prefix(out, kind))
-        .suffix(suffix)
-        .tempfile_in(&dir)
-        .context(|| format!("creating a temporary file in {}", dir.display()))?;
-    let tracked = track(tmp.path());
+    let (tmp, tracked) = create_tracked(
+        || {
+            tempfile::Builder::new()
+                .prefix(&temp_prefix(out, kind))
+                .suffix(suffix)
+                .tempfile_in(&dir)
+                .context(|| format!("creating a temporary file in {}", dir.display()))
+        },
+        |t| t.path(),
+    )?;
     lock_now(tmp.path(), tmp.as_file())?;
     still_ours(tmp.path(), tmp.as_file())?;
     Ok((tmp, tracked))
@@ -208,10 +229,16 @@ fn locked_dir_beside(
         // Given to mkdir(2): the directory is never readable by others, not even briefly.
         b.permissions(std::fs::Permissions::from_mode(0o700));
     }
-    let tmp = b
-        .tempdir_in(&dir)
-        .context(|| format!("creating a temporary directory in {}", dir.display()))?;
-    let tracked = remove_on_signal.then(|| track(tmp.path()));
+    let create = || {
+        b.tempdir_in(&dir)
+            .context(|| format!("creating a temporary directory in {}", dir.display()))
+    };
+    let (tmp, tracked) = if remove_on_signal {
+        let (tmp, tracked) = create_tracked(create, |t| t.path())?;
+        (tmp, Some(tracked))
+    } else {
+        (create()?, None)
+    };
     let lock = File::open(tmp.path()).context(|| format!("opening {}", tmp.path().display()))?;
     lock_now(tmp.path(), &lock)?;
     still_ours(tmp.path(), &lock)?;
